@@ -1,0 +1,3 @@
+"""dbjobs: a GitOps reconciliation controller for Databricks jobs."""
+
+__version__ = "0.1.0"

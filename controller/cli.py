@@ -1,0 +1,76 @@
+"""The ``dbjobs`` command line.
+
+Subcommands (each module is imported only when its subcommand runs, so ``dbjobs convert``
+does not pay for kopf and the Kubernetes client):
+
+* ``dbjobs run``       run the operator (kopf) against the cluster in KUBECONFIG / in-cluster config.
+* ``dbjobs emulator``  serve the Databricks Jobs API emulator on loopback.
+* ``dbjobs convert``   turn job definitions as people keep them into DatabricksJob manifests.
+* ``dbjobs demo``      the end-to-end demo (local control plane + emulator + controller).
+
+Exit codes follow the subcommand; usage errors exit 2 (argparse convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dbjobs", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the operator")
+    run.add_argument("--namespace", "-n", action="append", default=None,
+                     help="watch only this namespace (repeatable); default: all namespaces")
+    run.add_argument("--verbose", action="store_true")
+    run.add_argument("--liveness", default=None, help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+
+    emu = sub.add_parser("emulator", help="serve the Databricks Jobs API emulator")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8765)
+    emu.add_argument("--token", required=True, help="the bearer token clients must send")
+    emu.add_argument("--state-file", default=None, help="persist the workspace to this JSON file")
+
+    conv = sub.add_parser("convert", help="convert job definitions into DatabricksJob manifests")
+    conv.add_argument("files", nargs="+", help="Jobs API JSON, jobs/get responses, legacy 2.0 jobs, bundle YAML")
+    conv.add_argument("--output-dir", "-o", default=None,
+                      help="write one manifest per job into this directory (default: stdout)")
+    conv.add_argument("--namespace", default=None, help="metadata.namespace of the manifests")
+    conv.add_argument("--workspace-ref", default="default", help="spec.workspaceRef.name (default: default)")
+    conv.add_argument("--target", default=None, help="bundle target whose overrides apply")
+
+    demo = sub.add_parser("demo", help="run the end-to-end demo on a local control plane")
+    demo.add_argument("--corpus", default=None, help="directory of real job definitions (default: ../shared/corpus/jobs)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run the chosen subcommand; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        from controller.handlers import run_operator
+
+        return run_operator(namespaces=args.namespace, verbose=args.verbose, liveness=args.liveness)
+    if args.command == "emulator":
+        from controller.testing.emulator.server import serve_forever
+
+        return serve_forever(host=args.host, port=args.port, token=args.token, state_file=args.state_file)
+    if args.command == "convert":
+        from controller.gitops.convert import convert_main
+
+        return convert_main(
+            args.files,
+            output_dir=args.output_dir,
+            namespace=args.namespace,
+            workspace_ref=args.workspace_ref,
+            target=args.target,
+        )
+    if args.command == "demo":
+        from controller.testing.demo import run_demo
+
+        return run_demo(corpus=args.corpus)
+    print(f"unknown command {args.command}", file=sys.stderr)
+    return 2
