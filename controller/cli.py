@@ -23,8 +23,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the operator")
-    run.add_argument("--namespace", "-n", action="append", default=None,
-                     help="watch only this namespace (repeatable); default: all namespaces")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        help="watch only this namespace (repeatable); default: all namespaces",
+    )
     run.add_argument("--verbose", action="store_true")
     run.add_argument("--liveness", default=None, help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
 
@@ -36,14 +41,17 @@ def _parser() -> argparse.ArgumentParser:
 
     conv = sub.add_parser("convert", help="convert job definitions into DatabricksJob manifests")
     conv.add_argument("files", nargs="+", help="Jobs API JSON, jobs/get responses, legacy 2.0 jobs, bundle YAML")
-    conv.add_argument("--output-dir", "-o", default=None,
-                      help="write one manifest per job into this directory (default: stdout)")
+    conv.add_argument(
+        "--output-dir", "-o", default=None, help="write one manifest per job into this directory (default: stdout)"
+    )
     conv.add_argument("--namespace", default=None, help="metadata.namespace of the manifests")
     conv.add_argument("--workspace-ref", default="default", help="spec.workspaceRef.name (default: default)")
     conv.add_argument("--target", default=None, help="bundle target whose overrides apply")
 
     demo = sub.add_parser("demo", help="run the end-to-end demo on a local control plane")
-    demo.add_argument("--corpus", default=None, help="directory of real job definitions (default: ../shared/corpus/jobs)")
+    demo.add_argument(
+        "--corpus", default=None, help="directory of real job definitions (default: ../shared/corpus/jobs)"
+    )
     return parser
 
 

@@ -1,0 +1,66 @@
+"""The Jobs API calls the reconciler makes, as plain functions over a ``WorkspaceClient``.
+
+They are blocking (the SDK uses ``requests``); callers run them in a worker thread so the kopf
+event loop never blocks. Settings travel as plain JobSettings dicts (snake_case, Jobs API 2.2).
+Errors are the SDK's; ``controller.databricks.errors.classify`` says what they mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.jobs import JobSettings
+
+from controller.databricks.errors import ErrorKind, classify
+
+
+def get_settings(client: WorkspaceClient, job_id: int) -> dict[str, Any] | None:
+    """``jobs/get`` with every 2.2 page merged (the SDK's mixin does the paging); None when the job is gone."""
+    try:
+        job = client.jobs.get(job_id)
+    except Exception as err:
+        if classify(err) is ErrorKind.GONE:
+            return None
+        raise
+    return job.settings.as_dict() if job.settings else {}
+
+
+def find_owned(client: WorkspaceClient, *, name: str | None, owner_tag: str, uid: str) -> int | None:
+    """The id of a job carrying ``tags[owner_tag] == uid``, or None.
+
+    Looks only at jobs named ``name`` when given (``jobs/list?name=`` is an exact,
+    case-insensitive match, spec §3.3), else at every job. One or a few list calls.
+    """
+    for job in client.jobs.list(name=name) if name else client.jobs.list():
+        tags = (job.settings.tags if job.settings else None) or {}
+        if tags.get(owner_tag) == uid and job.job_id is not None:
+            return int(job.job_id)
+    return None
+
+
+def create(client: WorkspaceClient, settings: Mapping[str, Any]) -> int:
+    """``jobs/create`` with ``settings``; returns the new job id."""
+    body = JobSettings.from_dict(dict(settings))
+    kwargs = {name: getattr(body, name) for name in body.__dataclass_fields__ if getattr(body, name) is not None}
+    response = client.jobs.create(**kwargs)
+    if response.job_id is None:
+        raise RuntimeError("jobs/create answered without a job_id")
+    return int(response.job_id)
+
+
+def reset(client: WorkspaceClient, job_id: int, settings: Mapping[str, Any]) -> None:
+    """``jobs/reset``: replace every setting of ``job_id`` with ``settings``."""
+    client.jobs.reset(job_id, JobSettings.from_dict(dict(settings)))
+
+
+def delete(client: WorkspaceClient, job_id: int) -> bool:
+    """``jobs/delete``; True if deleted, False if it was already gone."""
+    try:
+        client.jobs.delete(job_id)
+    except Exception as err:
+        if classify(err) is ErrorKind.GONE:
+            return False
+        raise
+    return True

@@ -1,0 +1,100 @@
+"""The reconcile decision: a pure function of desired settings, what was observed, and status.
+
+Modelled on Crossplane's external client: observe (does the job exist? is it up to date?) then
+one of create / reset / nothing. Deletion is decided in ``decide_delete``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from controller.api.models import DeletionPolicy, DriftPolicy
+from controller.reconcile.compare import drift_paths
+from controller.reconcile.conditions import find_condition
+from controller.reconcile.reasons import ConditionType, Reason
+
+
+class Verb(StrEnum):
+    """What to do to the Databricks job."""
+
+    CREATE = "create"
+    RESET = "reset"
+    NOTHING = "nothing"
+    REPORT_DRIFT = "report-drift"
+    HOLD_INVALID = "hold-invalid"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the workspace says. ``live`` is the job's settings (all pages merged), None when no job exists.
+
+    ``job_id`` is the id the job was found under (from ``status.jobId`` or the owner tag), or None.
+    """
+
+    job_id: int | None
+    live: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The decision: ``verb`` plus why (``drift`` paths, whether this re-creates a job deleted out of band)."""
+
+    verb: Verb
+    drift: list[str] = field(default_factory=list)
+    recreate: bool = False
+    spec_changed: bool = False
+
+
+def held_invalid(status: Mapping[str, Any], generation: int) -> bool:
+    """True when this generation was already refused as invalid: retrying would only repeat the 400."""
+    synced = find_condition(status.get("conditions"), ConditionType.SYNCED)
+    return bool(
+        synced
+        and synced.get("reason") == Reason.INVALID_SPEC.value
+        and synced.get("observedGeneration") == generation
+        and synced.get("status") == "False"
+    )
+
+
+def decide(
+    desired: Mapping[str, Any],
+    observed: Observation,
+    *,
+    status: Mapping[str, Any],
+    generation: int,
+    drift_policy: DriftPolicy,
+) -> Plan:
+    """Decide what to do for one DatabricksJob.
+
+    * the generation was refused as invalid before → ``HOLD_INVALID`` (no call to Databricks);
+    * no job → ``CREATE`` (``recreate`` when status had a job id: it was deleted in the workspace);
+    * job in sync → ``NOTHING``;
+    * differs and the spec changed since last observed, or policy ``Correct`` → ``RESET``;
+    * differs under policy ``Report`` → ``REPORT_DRIFT``.
+    """
+    spec_changed = status.get("observedGeneration") != generation
+    if held_invalid(status, generation):
+        return Plan(Verb.HOLD_INVALID, spec_changed=spec_changed)
+    if observed.live is None:
+        return Plan(Verb.CREATE, recreate=status.get("jobId") is not None, spec_changed=spec_changed)
+    paths = drift_paths(desired, observed.live)
+    if not paths:
+        return Plan(Verb.NOTHING, spec_changed=spec_changed)
+    if spec_changed or drift_policy is DriftPolicy.CORRECT:
+        return Plan(Verb.RESET, drift=paths, spec_changed=spec_changed)
+    return Plan(Verb.REPORT_DRIFT, drift=paths, spec_changed=spec_changed)
+
+
+def decide_delete(job_id: int | None, deletion_policy: DeletionPolicy) -> bool:
+    """True when the Databricks job must be deleted along with the resource."""
+    return job_id is not None and deletion_policy is DeletionPolicy.DELETE
+
+
+def desired_with_owner(settings: Mapping[str, Any], uid: str, owner_tag: str) -> dict[str, Any]:
+    """``settings`` plus the owner tag the controller writes to every job it creates or resets."""
+    out = dict(settings)
+    out["tags"] = {**dict(settings.get("tags") or {}), owner_tag: uid}
+    return out

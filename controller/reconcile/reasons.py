@@ -1,0 +1,38 @@
+"""The closed vocabulary of condition types and reasons (CamelCase, stable: users alert on them).
+
+Conditions follow the ``metav1.Condition`` convention: ``type``, ``status`` ("True" | "False" |
+"Unknown"), ``reason`` (CamelCase), ``message`` (for a person), ``observedGeneration`` and
+``lastTransitionTime`` (RFC 3339, changed only when ``status`` flips).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ConditionType(StrEnum):
+    """Condition types this controller sets."""
+
+    READY = "Ready"
+    SYNCED = "Synced"
+    DRIFTED = "Drifted"
+
+
+class Reason(StrEnum):
+    """Every reason any condition can carry."""
+
+    # Synced / Ready, positive
+    UP_TO_DATE = "UpToDate"
+    JOB_AVAILABLE = "JobAvailable"
+    # Synced / Ready, negative
+    PENDING = "Pending"
+    INVALID_SPEC = "InvalidSpec"
+    API_ERROR = "ApiError"
+    UNAUTHORIZED = "Unauthorized"
+    WORKSPACE_NOT_FOUND = "WorkspaceNotFound"
+    SECRET_NOT_FOUND = "SecretNotFound"
+    DRIFT_DETECTED = "DriftDetected"
+    # Drifted
+    NO_DRIFT = "NoDrift"
+    DRIFT_CORRECTED = "DriftCorrected"
+    JOB_RECREATED = "JobRecreated"
