@@ -1,0 +1,27 @@
+"""A local emulator of the Databricks Jobs REST API (2.2, with the 2.1 alias), served over HTTP
+so the unmodified databricks-sdk can be pointed at it. See ``docs/emulator.md``.
+
+Stands alone: nothing here imports the controller's reconcile, handlers or databricks layers.
+
+    from controller.testing.emulator import EmulatorServer
+    with EmulatorServer(token="t0k") as emu:
+        emu.url, emu.workspace.job_ids(), emu.workspace.inject_fault("jobs/create", 429, ...)
+"""
+
+from controller.testing.emulator.clock import ManualClock, SystemClock
+from controller.testing.emulator.errors import ApiError, JobDoesNotExist, RunDoesNotExist
+from controller.testing.emulator.runs import RunTiming
+from controller.testing.emulator.server import EmulatorServer, serve_forever
+from controller.testing.emulator.workspace import Workspace
+
+__all__ = [
+    "ApiError",
+    "EmulatorServer",
+    "JobDoesNotExist",
+    "ManualClock",
+    "RunDoesNotExist",
+    "RunTiming",
+    "SystemClock",
+    "Workspace",
+    "serve_forever",
+]

@@ -1,0 +1,120 @@
+"""The aiohttp application: routes, bearer-token auth, fault injection, request log and the
+error envelope (spec §1-§3).
+
+Per request, in order: admin routes (``/_emulator/...``) skip auth, faults and the log; every
+other request is authenticated (except the host-metadata probe), may be answered by an injected
+fault, is handled, and is logged as ``(method, path, status)`` whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from controller.testing.emulator import http_admin, http_jobs, http_runs
+from controller.testing.emulator.errors import ENDPOINT_NOT_FOUND, UNAUTHENTICATED, ApiError, invalid
+from controller.testing.emulator.params import WORKSPACE, ok
+from controller.testing.emulator.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+WELL_KNOWN = "/.well-known/databricks-config"
+SCIM_ME = "/api/2.0/preview/scim/v2/Me"
+JOBS_PREFIX = r"/api/{version:2\.[12]}/jobs"
+#: The Jobs API accepts request bodies up to 10 MB (§2.4); a 1000-task job needs more than
+#: aiohttp's 1 MB default.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Stable fake workspace id, sent as ``X-Databricks-Org-Id`` like the real SCIM endpoint.
+ORG_ID = "900800700600"
+
+TOKEN: web.AppKey[str] = web.AppKey("token", str)
+
+
+def build_app(workspace: Workspace, token: str) -> web.Application:
+    """The application serving ``workspace`` to clients that send ``Authorization: Bearer <token>``."""
+    app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY_BYTES)
+    app[WORKSPACE] = workspace
+    app[TOKEN] = token
+    http_jobs.add_routes(app, JOBS_PREFIX)
+    http_runs.add_routes(app, JOBS_PREFIX)
+    http_admin.add_routes(app)
+    app.router.add_get(WELL_KNOWN, _host_metadata, allow_head=False)
+    app.router.add_get(SCIM_ME, _scim_me, allow_head=False)
+    return app
+
+
+def error_response(err: ApiError) -> web.Response:
+    """``err`` as HTTP: its status, extra headers and the JSON envelope (§2.1)."""
+    return web.json_response(err.body(), status=err.status, headers=err.headers)
+
+
+@web.middleware
+async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(http_admin.PREFIX + "/"):
+        return await _answer(request, handler)
+    ws = request.app[WORKSPACE]
+    response = await _answer(request, handler, token=request.app[TOKEN], workspace=ws)
+    ws.record_request(request.method, request.path, response.status)
+    return response
+
+
+async def _answer(
+    request: web.Request, handler: Handler, *, token: str | None = None, workspace: Workspace | None = None
+) -> web.StreamResponse:
+    try:
+        if token is not None and request.path != WELL_KNOWN:
+            _authenticate(request, token)
+        if workspace is not None:
+            fault = workspace.take_fault(request.method, request.path)
+            if fault is not None:
+                raise fault
+        return await handler(request)
+    except ApiError as err:
+        return error_response(err)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(invalid(f"The request body exceeds the limit of {MAX_BODY_BYTES} bytes."))
+    except web.HTTPException as exc:
+        if exc.status in (404, 405):
+            return error_response(
+                ApiError(404, ENDPOINT_NOT_FOUND, f"No API found for '{request.method} {request.path}'")
+            )
+        return error_response(ApiError(exc.status, "BAD_REQUEST", exc.reason))
+    except Exception:
+        log.exception("emulator bug while serving %s %s", request.method, request.path)
+        # Not "Unexpected error": the SDK would retry that phrase (§1.5).
+        return error_response(ApiError(500, "INTERNAL_ERROR", "The emulator failed to handle this request."))
+
+
+def _authenticate(request: web.Request, token: str) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, sent = header.partition(" ")
+    if scheme.lower() != "bearer" or not sent.strip():
+        raise ApiError(401, UNAUTHENTICATED, "Credential was not sent or was of an unsupported type for this API.")
+    if not hmac.compare_digest(sent.strip().encode(), token.encode()):
+        # A real workspace answers with a numeric error_code here (§2.1).
+        reason = "Invalid access token."
+        raise ApiError(403, 403, reason, {"X-Databricks-Reason-Phrase": reason})
+
+
+async def _host_metadata(_request: web.Request) -> web.Response:
+    # Option A of §1.2: a fast 404 makes the SDK skip host metadata without retrying.
+    raise ApiError(404, "NOT_FOUND", "Host metadata is not available on this workspace.")
+
+
+async def _scim_me(request: web.Request) -> web.Response:
+    user = request.app[WORKSPACE].user_name
+    response = ok({
+        "id": "1000000000000001",
+        "userName": user,
+        "displayName": user.split("@", 1)[0],
+        "active": True,
+        "emails": [{"value": user, "type": "work", "primary": True}],
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    })
+    response.headers["X-Databricks-Org-Id"] = ORG_ID
+    return response

@@ -1,0 +1,316 @@
+"""The emulated workspace: jobs, runs, request log and faults behind one lock (spec §3-§5).
+
+The HTTP server runs in a background thread while a test reads and edits the same state, so
+every public method takes ``self._lock``. Methods used by the HTTP handlers raise
+:class:`~controller.testing.emulator.errors.ApiError`; the missing-job/-run errors are also
+``KeyError`` so the in-process test API can promise ``KeyError``.
+
+IDs are random 15-digit integers (< 2**53, like real ones); times are epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+from controller.testing.emulator.clock import Clock, SystemClock
+from controller.testing.emulator.defaults import ApiVersion, WriteContext, WriteOp, normalize_settings
+from controller.testing.emulator.errors import ApiError, JobDoesNotExist, RunDoesNotExist, invalid
+from controller.testing.emulator.jobs import JobRecord, ensure_fits_21
+from controller.testing.emulator.persistence import load_state, save_state
+from controller.testing.emulator.runs import RunRecord, RunTiming, resolve_job_parameters, task_runs
+from controller.testing.emulator.settings_ops import apply_edit, merge_update
+from controller.testing.emulator.traffic import (
+    DEFAULT_FAULT_MESSAGE,
+    Fault,
+    FaultInjector,
+    RequestEntry,
+    RequestLog,
+)
+from controller.testing.emulator.validation import check_fields, check_job
+
+Json = dict[str, Any]
+
+DEFAULT_USER = "emulator-user@example.com"
+MAX_IDEMPOTENCY_TOKEN = 64
+#: Deprecated per-task-type overrides of run-now, echoed as ``overriding_parameters`` (§3.7).
+LEGACY_RUN_PARAMS = ("notebook_params", "python_params", "python_named_params", "jar_params",
+                     "spark_submit_params", "sql_params", "dbt_commands", "pipeline_params")
+
+
+class Workspace:
+    """All state of one emulated workspace.
+
+    ``user_name``: the identity behind the token (creator of jobs and runs).
+    ``clock``: time source (``ManualClock`` to step runs). ``run_timing``: phase lengths of new
+    runs. ``state_file``: JSON file loaded now and rewritten after every write. ``seed``: makes
+    generated IDs reproducible.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_name: str = DEFAULT_USER,
+        clock: Clock | None = None,
+        run_timing: RunTiming | None = None,
+        state_file: str | Path | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self.user_name = user_name
+        self.clock: Clock = clock or SystemClock()
+        self.run_timing = run_timing or RunTiming()
+        self.host_url = ""  # set by the server once it knows its port; used in run_page_url
+        self._state_file = Path(state_file) if state_file else None
+        self._rng = random.Random(seed)
+        self._jobs: dict[int, JobRecord] = {}
+        self._runs: dict[int, RunRecord] = {}
+        self._tokens: dict[str, int] = {}
+        self._seq = 0
+        self._used_ids: set[int] = set()  # job, run and task-run IDs ever handed out
+        self._log = RequestLog()
+        self._faults = FaultInjector()
+        if self._state_file:
+            self._load()
+
+    # ---- Jobs API operations (raise ApiError) -------------------------------------------------
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    def create_job(self, settings: Json, api_version: ApiVersion) -> int:
+        """``jobs/create``: validate, apply server defaults, store; returns the new ``job_id``."""
+        with self._lock:
+            check_job(settings)
+            stored = self._normalize(settings, api_version, "create", None)
+            job_id = self._new_id()
+            self._seq += 1
+            self._jobs[job_id] = JobRecord(job_id, stored, self.now_ms(), self.user_name, self._seq)
+            self._save()
+            return job_id
+
+    def get_job(self, job_id: int) -> JobRecord:
+        """A copy of the stored job; ``JobDoesNotExist`` if absent."""
+        with self._lock:
+            return copy.deepcopy(self._job(job_id))
+
+    def list_jobs(self, name: str | None = None) -> list[JobRecord]:
+        """Copies of all jobs, newest first (§3.3), optionally only those whose name equals ``name``
+        ignoring case."""
+        with self._lock:
+            jobs = sorted(self._jobs.values(), key=lambda j: j.seq, reverse=True)
+            if name is not None:
+                jobs = [j for j in jobs if str(j.settings.get("name", "")).casefold() == name.casefold()]
+            return copy.deepcopy(jobs)
+
+    def reset_job(self, job_id: int, new_settings: Json, api_version: ApiVersion) -> None:
+        """``jobs/reset``: replace all settings (``run_as`` sticky, queue re-defaulted, §3.4)."""
+        with self._lock:
+            job = self._job(job_id)
+            check_job(new_settings)
+            job.settings = self._normalize(new_settings, api_version, "reset", job.settings)
+            self._save()
+
+    def update_job(self, job_id: int, new_settings: Json, fields_to_remove: list[Any], api_version: ApiVersion) -> None:
+        """``jobs/update``: top-level replace, keyed arrays merged, ``fields_to_remove`` (§3.5)."""
+        with self._lock:
+            job = self._job(job_id)
+            check_fields(new_settings)
+            merged = merge_update(job.settings, new_settings, fields_to_remove)
+            check_job(merged)
+            job.settings = self._normalize(merged, api_version, "update", job.settings)
+            self._save()
+
+    def delete_job(self, job_id: int) -> None:
+        """``jobs/delete`` and the out-of-band delete; ``JobDoesNotExist`` (a KeyError) if absent.
+        Past runs are kept (§3.6 [inferred])."""
+        with self._lock:
+            self._job(job_id)
+            del self._jobs[job_id]
+            self._save()
+
+    def run_now(self, job_id: int, body: Json) -> RunRecord:
+        """``jobs/run-now``: a new run of the job's current tasks; a repeated ``idempotency_token``
+        returns the run it created before (§3.7)."""
+        with self._lock:
+            job = self._job(job_id)
+            token = body.get("idempotency_token")
+            if token is not None:
+                if not isinstance(token, str) or len(token) > MAX_IDEMPOTENCY_TOKEN:
+                    raise invalid(f"idempotency_token: must be a string of at most {MAX_IDEMPOTENCY_TOKEN} characters.")
+                if token in self._tokens:
+                    earlier = self._tokens[token]
+                    if earlier not in self._runs:
+                        raise invalid(f"idempotency_token: the run {earlier} created with this token was deleted.")
+                    return copy.deepcopy(self._runs[earlier])
+            overrides = body.get("job_parameters") or {}
+            if not isinstance(overrides, dict):
+                raise invalid("job_parameters: must be an object of string values.")
+            tasks = [t for t in job.settings.get("tasks") or [] if isinstance(t, dict)]
+            run_id = self._new_id()
+            self._seq += 1
+            run = RunRecord(
+                run_id=run_id,
+                job_id=job_id,
+                run_name=str(job.settings.get("name") or "Untitled"),
+                creator_user_name=self.user_name,
+                start_time=self.now_ms(),
+                pending_ms=self.run_timing.pending_ms,
+                running_ms=self.run_timing.running_ms,
+                tasks=task_runs(tasks, [self._new_id() for _ in tasks]),
+                job_parameters=resolve_job_parameters(list(job.settings.get("parameters") or []), overrides),
+                overriding_parameters={k: body[k] for k in LEGACY_RUN_PARAMS if k in body},
+                seq=self._seq,
+                idempotency_token=token,
+            )
+            self._runs[run_id] = run
+            if token is not None:
+                self._tokens[token] = run_id
+            self._save()
+            return copy.deepcopy(run)
+
+    def get_run(self, run_id: int) -> RunRecord:
+        """A copy of the stored run; ``RunDoesNotExist`` if absent."""
+        with self._lock:
+            return copy.deepcopy(self._run(run_id))
+
+    def list_runs(self, job_id: int | None = None) -> list[RunRecord]:
+        """Copies of the runs (of one job if given), most recently started first (§3.8).
+        An unknown ``job_id`` gives an empty list (real behaviour not documented)."""
+        with self._lock:
+            runs = [r for r in self._runs.values() if job_id is None or r.job_id == job_id]
+            return copy.deepcopy(sorted(runs, key=lambda r: r.seq, reverse=True))
+
+    def cancel_run(self, run_id: int) -> None:
+        """``runs/cancel``: ends an active run as CANCELED; no-op on an ended one (§3.10)."""
+        with self._lock:
+            self._run(run_id).cancel(self.now_ms())
+            self._save()
+
+    # ---- In-process test API -------------------------------------------------------------------
+
+    def job_ids(self) -> list[int]:
+        """IDs of all jobs, oldest first."""
+        with self._lock:
+            return [j.job_id for j in sorted(self._jobs.values(), key=lambda j: j.seq)]
+
+    def get_settings(self, job_id: int) -> Json:
+        """The settings as 2.2 ``jobs/get`` returns them, all pages merged (defaults applied).
+        Raises ``KeyError`` for a missing job."""
+        return self.get_job(job_id).settings
+
+    def edit_settings(self, job_id: int, patch: Json) -> None:
+        """Out-of-band edit, as a UI user would: top-level keys of ``patch`` replace the stored ones
+        (``None`` removes one), then validation and server defaults apply as on any write.
+        Raises ``KeyError`` for a missing job, ``ApiError`` for invalid settings."""
+        with self._lock:
+            job = self._job(job_id)
+            edited = apply_edit(job.settings, patch)
+            check_job(edited)
+            job.settings = self._normalize(edited, "2.2", "edit", job.settings)
+            self._save()
+
+    def request_count(self, path_suffix: str | None = None, method: str | None = None) -> int:
+        """Requests that reached a Jobs endpoint (any version), optionally filtered by path suffix
+        (``"jobs/create"``, ``"runs/get"``) and method; faults and auth failures count too."""
+        with self._lock:
+            return self._log.count(path_suffix, method)
+
+    @property
+    def request_log(self) -> list[RequestEntry]:
+        """Copy of the log: ``(method, path, status)`` for every non-admin request, in order."""
+        with self._lock:
+            return list(self._log.entries)
+
+    def request_counts(self) -> dict[str, int]:
+        """``{"<METHOD> jobs/...": n}`` over Jobs endpoints, version prefix stripped."""
+        with self._lock:
+            return self._log.counts_by_endpoint()
+
+    def inject_fault(
+        self,
+        path_suffix: str,
+        status: int,
+        error_code: str,
+        message: str = DEFAULT_FAULT_MESSAGE,
+        count: int = 1,
+        retry_after: int | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Answer the next ``count`` requests whose path ends with ``path_suffix`` (and of ``method``,
+        if given) with HTTP ``status`` and ``{"error_code", "message"}``; ``retry_after`` (whole
+        seconds) adds a ``Retry-After`` header. The request is logged but has no other effect."""
+        with self._lock:
+            self._faults.add(Fault(path_suffix, status, error_code, message, count, retry_after, method))
+
+    def reset_counters(self) -> None:
+        """Forget the request log and any faults not yet consumed."""
+        with self._lock:
+            self._log.clear()
+            self._faults.clear()
+
+    # ---- Used by the HTTP layer ----------------------------------------------------------------
+
+    def record_request(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            self._log.record(method, path, status)
+
+    def take_fault(self, method: str, path: str) -> ApiError | None:
+        """The injected error to answer this request with, if one is pending."""
+        with self._lock:
+            fault = self._faults.take(method, path)
+        if fault is None:
+            return None
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+        return ApiError(fault.status, fault.error_code, fault.message, headers)
+
+    # ---- Internals -------------------------------------------------------------------------------
+
+    def _job(self, job_id: int) -> JobRecord:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobDoesNotExist(job_id)
+        return job
+
+    def _run(self, run_id: int) -> RunRecord:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise RunDoesNotExist(run_id)
+        return run
+
+    def _normalize(self, settings: Json, api_version: ApiVersion, op: WriteOp, previous: Json | None) -> Json:
+        if api_version == "2.1":
+            ensure_fits_21(settings)
+        return normalize_settings(settings, WriteContext(api_version, op, previous))
+
+    def _new_id(self) -> int:
+        while True:
+            candidate = self._rng.randrange(10**14, 10**15)
+            if candidate not in self._used_ids:
+                self._used_ids.add(candidate)
+                return candidate
+
+    def _save(self) -> None:
+        if self._state_file is None:
+            return
+        save_state(self._state_file, {
+            "jobs": [j.to_dict() for j in self._jobs.values()],
+            "runs": [r.to_dict() for r in self._runs.values()],
+            "idempotency_tokens": dict(self._tokens),
+            "seq": self._seq,
+        })
+
+    def _load(self) -> None:
+        assert self._state_file is not None
+        state = load_state(self._state_file)
+        if state is None:
+            return
+        self._jobs = {j.job_id: j for j in (JobRecord.from_dict(d) for d in state.get("jobs", []))}
+        self._runs = {r.run_id: r for r in (RunRecord.from_dict(d) for d in state.get("runs", []))}
+        self._tokens = {str(k): int(v) for k, v in state.get("idempotency_tokens", {}).items()}
+        self._seq = int(state.get("seq", 0))
+        self._used_ids = set(self._jobs) | set(self._runs)
+        self._used_ids.update(int(t["run_id"]) for r in self._runs.values() for t in r.tasks)
