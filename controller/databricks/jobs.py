@@ -43,7 +43,9 @@ def find_owned(client: WorkspaceClient, *, name: str | None, owner_tag: str, uid
 def create(client: WorkspaceClient, settings: Mapping[str, Any]) -> int:
     """``jobs/create`` with ``settings``; returns the new job id."""
     body = JobSettings.from_dict(dict(settings))
-    kwargs = {name: getattr(body, name) for name in body.__dataclass_fields__ if getattr(body, name) is not None}
+    # from_dict turns every absent list into [], and create() would send those: pass only what the
+    # user set, so the request body says what spec.settings says (an empty `triggers` is not nothing).
+    kwargs = {name: getattr(body, name) for name in body.__dataclass_fields__ if name in settings}
     response = client.jobs.create(**kwargs)
     if response.job_id is None:
         raise RuntimeError("jobs/create answered without a job_id")

@@ -55,7 +55,9 @@ def test_error_envelopes(emu: EmulatorServer) -> None:
     assert (bad_json.status_code, bad_json.json()["error_code"]) == (400, "MALFORMED_REQUEST")
     assert missing.status_code == 400
     assert missing.json() == {
-        "error_code": "INVALID_PARAMETER_VALUE", "message": "Job 42 does not exist.", "details": [],
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": "Job 42 does not exist.",
+        "details": [],
     }
     assert (missing_run.status_code, missing_run.json()["message"]) == (400, "Run 7 does not exist.")
 
@@ -78,9 +80,11 @@ def test_queue_default_depends_on_the_api_version_of_the_write(emu: EmulatorServ
 
 
 def test_jobs_get_pages_inner_arrays_at_100_in_22(emu: EmulatorServer) -> None:
-    settings = {"name": "big", "tasks": tasks(250), "job_clusters": [
-        {"job_cluster_key": f"c{i:03d}", "new_cluster": {"num_workers": 1}} for i in range(120)
-    ]}
+    settings = {
+        "name": "big",
+        "tasks": tasks(250),
+        "job_clusters": [{"job_cluster_key": f"c{i:03d}", "new_cluster": {"num_workers": 1}} for i in range(120)],
+    }
     job_id = api(emu, "POST", "/api/2.2/jobs/create", settings).json()["job_id"]
 
     pages, token = [], None
@@ -108,8 +112,7 @@ def test_api_21_refuses_jobs_over_100_tasks(emu: EmulatorServer) -> None:
     for response in (got, created):
         assert response.status_code == 400
         assert response.json()["message"] == (
-            "Resources with more than 100 tasks can only be handled by API 2.2 and above. "
-            "Your resource has 101 tasks"
+            "Resources with more than 100 tasks can only be handled by API 2.2 and above. Your resource has 101 tasks"
         )
 
 
@@ -122,8 +125,18 @@ def test_1000_tasks_accepted_1001_refused(emu: EmulatorServer) -> None:
 
 
 def test_list_without_expand_tasks_omits_tasks_and_job_clusters(emu: EmulatorServer) -> None:
-    api(emu, "POST", "/api/2.2/jobs/create", {"name": "a", "tasks": tasks(2), "job_clusters": [
-        {"job_cluster_key": "c", "new_cluster": {"apply_policy_default_values": True, "num_workers": 1}}]})
+    api(
+        emu,
+        "POST",
+        "/api/2.2/jobs/create",
+        {
+            "name": "a",
+            "tasks": tasks(2),
+            "job_clusters": [
+                {"job_cluster_key": "c", "new_cluster": {"apply_policy_default_values": True, "num_workers": 1}}
+            ],
+        },
+    )
 
     plain = api(emu, "GET", "/api/2.2/jobs/list").json()["jobs"][0]
     expanded = api(emu, "GET", "/api/2.2/jobs/list", expand_tasks="true").json()["jobs"][0]
@@ -143,8 +156,11 @@ def test_admin_surface_edits_deletes_counts_and_injects(emu: EmulatorServer) -> 
     admin = emu.url + "/_emulator"
 
     edited = requests.post(f"{admin}/jobs/{job_id}/edit", json={"name": "ui-edit", "tags": None}, timeout=10)
-    fault = requests.post(f"{admin}/faults", json={"path_suffix": "jobs/get", "status": 503,
-                                                   "error_code": "TEMPORARILY_UNAVAILABLE"}, timeout=10)
+    fault = requests.post(
+        f"{admin}/faults",
+        json={"path_suffix": "jobs/get", "status": 503, "error_code": "TEMPORARILY_UNAVAILABLE"},
+        timeout=10,
+    )
     first, second = (api(emu, "GET", "/api/2.2/jobs/get", job_id=job_id) for _ in range(2))
     counts = requests.get(f"{admin}/requests", params={"path_suffix": "jobs/get"}, timeout=10).json()
 

@@ -32,8 +32,13 @@ def test_job_level_defaults_on_a_22_create() -> None:
     out = normalize_settings({"name": "n", "format": "SINGLE_TASK"}, CREATE_22)
 
     assert out == {
-        "name": "n", "format": "MULTI_TASK", "email_notifications": {}, "webhook_notifications": {},
-        "timeout_seconds": 0, "max_concurrent_runs": 1, "queue": {"enabled": True},
+        "name": "n",
+        "format": "MULTI_TASK",
+        "email_notifications": {},
+        "webhook_notifications": {},
+        "timeout_seconds": 0,
+        "max_concurrent_runs": 1,
+        "queue": {"enabled": True},
     }
 
 
@@ -54,10 +59,15 @@ def test_task_defaults_source_and_ordering() -> None:
     settings: dict[str, Any] = {
         "git_source": {"git_url": "https://x", "git_provider": "gitHub", "git_branch": "main"},
         "tasks": [
-            nb("b", "z", "a"), nb("a"), nb("z"),
+            nb("b", "z", "a"),
+            nb("a"),
+            nb("z"),
             {"task_key": "q", "sql_task": {"file": {"path": "q.sql"}, "warehouse_id": "w"}},
-            {"task_key": "w", "python_wheel_task": {"package_name": "p", "entry_point": "e"},
-             "new_cluster": {"apply_policy_default_values": True, "num_workers": 2}},
+            {
+                "task_key": "w",
+                "python_wheel_task": {"package_name": "p", "entry_point": "e"},
+                "new_cluster": {"apply_policy_default_values": True, "num_workers": 2},
+            },
         ],
     }
 
@@ -101,8 +111,10 @@ def test_run_as_is_sticky_on_reset_only() -> None:
         ({"tasks": [nb("a", "b"), nb("b", "c"), nb("c", "a")]}, "tasks[0].depends_on: dependency cycle"),
         ({"tasks": [nb("a", job_cluster_key="c")]}, "tasks[0].job_cluster_key:"),
         ({"job_clusters": [{"job_cluster_key": "c"}, {"job_cluster_key": "c"}]}, "job_clusters[1].job_cluster_key"),
-        ({"schedule": {"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC"},
-          "continuous": {}}, "continuous: only one of"),
+        (
+            {"schedule": {"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC"}, "continuous": {}},
+            "continuous: only one of",
+        ),
         ({"schedule": {"timezone_id": "UTC"}}, "schedule.quartz_cron_expression: is required"),
         ({"continuous": {"pause_status": "STOPPED"}}, "continuous.pause_status:"),
         ({"max_concurrent_runs": -1}, "max_concurrent_runs:"),
@@ -121,18 +133,28 @@ def test_invalid_settings_are_rejected_naming_the_field(settings: dict[str, Any]
 
 
 def test_valid_settings_pass() -> None:
-    check_job({
-        "name": "ok", "max_concurrent_runs": 0, "tags": {"a": "b"}, "run_as": {"group_name": "g"},
-        "job_clusters": [{"job_cluster_key": "c", "new_cluster": {}}],
-        "schedule": {"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC", "pause_status": "PAUSED"},
-        "tasks": [nb("a", job_cluster_key="c"), nb("b-1", "a"), nb("c_2", "a", "b-1")],
-    })
+    check_job(
+        {
+            "name": "ok",
+            "max_concurrent_runs": 0,
+            "tags": {"a": "b"},
+            "run_as": {"group_name": "g"},
+            "job_clusters": [{"job_cluster_key": "c", "new_cluster": {}}],
+            "schedule": {"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC", "pause_status": "PAUSED"},
+            "tasks": [nb("a", job_cluster_key="c"), nb("b-1", "a"), nb("c_2", "a", "b-1")],
+        }
+    )
     check_job({})  # a job with no tasks is valid (§3.1)
 
 
 def test_update_merges_keyed_arrays_and_removes_entries() -> None:
-    stored: dict[str, Any] = {"name": "a", "tags": {"x": "1"}, "schedule": {"quartz_cron_expression": "c"},
-              "tasks": [nb("a"), nb("b"), nb("c")], "parameters": [{"name": "p", "default": "1"}]}
+    stored: dict[str, Any] = {
+        "name": "a",
+        "tags": {"x": "1"},
+        "schedule": {"quartz_cron_expression": "c"},
+        "tasks": [nb("a"), nb("b"), nb("c")],
+        "parameters": [{"name": "p", "default": "1"}],
+    }
 
     out = merge_update(
         stored,

@@ -112,8 +112,11 @@ def test_list_follows_next_page_token_across_pages_and_filters_by_name(
 def test_reset_replaces_settings_but_run_as_is_sticky(client: WorkspaceClient) -> None:
     job_id = new_job(
         client,
-        name="a", tasks=[notebook("t")], run_as=jobs.JobRunAs(service_principal_name="sp-1"),
-        queue=jobs.QueueSettings(enabled=False), tags={"team": "x"},
+        name="a",
+        tasks=[notebook("t")],
+        run_as=jobs.JobRunAs(service_principal_name="sp-1"),
+        queue=jobs.QueueSettings(enabled=False),
+        tags={"team": "x"},
     )
 
     client.jobs.reset(job_id, jobs.JobSettings(name="b", tasks=[notebook("u")]))
@@ -130,7 +133,8 @@ def test_reset_replaces_settings_but_run_as_is_sticky(client: WorkspaceClient) -
 def test_update_merges_tasks_by_key_and_removes_fields(client: WorkspaceClient) -> None:
     job_id = new_job(
         client,
-        name="a", tasks=[notebook("keep"), notebook("change"), notebook("drop")],
+        name="a",
+        tasks=[notebook("keep"), notebook("change"), notebook("drop")],
         schedule=jobs.CronSchedule(quartz_cron_expression="0 0 * * * ?", timezone_id="UTC"),
     )
 
@@ -199,7 +203,8 @@ def test_run_now_idempotency_token_and_cancel(client: WorkspaceClient) -> None:
     state = client.jobs.get_run(first).state
     assert state is not None
     assert (state.life_cycle_state, state.result_state) == (
-        jobs.RunLifeCycleState.TERMINATED, jobs.RunResultState.CANCELED,
+        jobs.RunLifeCycleState.TERMINATED,
+        jobs.RunResultState.CANCELED,
     )
     assert state.user_cancelled_or_timedout is True
     assert [r.run_id for r in client.jobs.list_runs(job_id=job_id)] == [other, first]
@@ -236,7 +241,12 @@ def test_150_task_job_round_trips_through_jobs_get_paging(client: WorkspaceClien
 
 def test_429_with_retry_after_is_retried_by_the_sdk(client: WorkspaceClient, emu: EmulatorServer) -> None:
     emu.workspace.inject_fault(
-        "jobs/create", 429, "REQUEST_LIMIT_EXCEEDED", "Too many requests.", count=1, retry_after=1,
+        "jobs/create",
+        429,
+        "REQUEST_LIMIT_EXCEEDED",
+        "Too many requests.",
+        count=1,
+        retry_after=1,
     )
 
     job_id = new_job(client, name="throttled")
@@ -258,10 +268,11 @@ def test_wrong_token_raises_permission_denied(emu: EmulatorServer) -> None:
         ({"tasks": [notebook("ok"), notebook("bad key")]}, "tasks[1].task_key"),
         ({"tasks": [notebook("a", "missing")]}, "tasks[0].depends_on[0].task_key"),
         ({"max_concurrent_runs": 1001}, "max_concurrent_runs"),
-        ({"schedule": jobs.CronSchedule(quartz_cron_expression="0 0 * * * ?", timezone_id="")},
-         "schedule.timezone_id"),
-        ({"tasks": [jobs.Task(task_key="a", job_cluster_key="nope", notebook_task=jobs.NotebookTask("/x"))]},
-         "tasks[0].job_cluster_key"),
+        ({"schedule": jobs.CronSchedule(quartz_cron_expression="0 0 * * * ?", timezone_id="")}, "schedule.timezone_id"),
+        (
+            {"tasks": [jobs.Task(task_key="a", job_cluster_key="nope", notebook_task=jobs.NotebookTask("/x"))]},
+            "tasks[0].job_cluster_key",
+        ),
     ],
 )
 def test_validation_errors_name_the_field(client: WorkspaceClient, settings: dict[str, Any], field: str) -> None:

@@ -108,13 +108,15 @@ async def _host_metadata(_request: web.Request) -> web.Response:
 
 async def _scim_me(request: web.Request) -> web.Response:
     user = request.app[WORKSPACE].user_name
-    response = ok({
-        "id": "1000000000000001",
-        "userName": user,
-        "displayName": user.split("@", 1)[0],
-        "active": True,
-        "emails": [{"value": user, "type": "work", "primary": True}],
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-    })
+    response = ok(
+        {
+            "id": "1000000000000001",
+            "userName": user,
+            "displayName": user.split("@", 1)[0],
+            "active": True,
+            "emails": [{"value": user, "type": "work", "primary": True}],
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        }
+    )
     response.headers["X-Databricks-Org-Id"] = ORG_ID
     return response

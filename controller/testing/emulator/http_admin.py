@@ -42,12 +42,14 @@ def _not_found(exc: JobDoesNotExist) -> ApiError:
 async def requests(request: web.Request) -> web.Response:
     ws = request.app[WORKSPACE]
     suffix, method = request.query.get("path_suffix") or None, request.query.get("method") or None
-    return ok({
-        "total": ws.request_count(),
-        "count": ws.request_count(suffix, method),
-        "counts": ws.request_counts(),
-        "log": [list(entry) for entry in ws.request_log],
-    })
+    return ok(
+        {
+            "total": ws.request_count(),
+            "count": ws.request_count(suffix, method),
+            "counts": ws.request_counts(),
+            "log": [list(entry) for entry in ws.request_log],
+        }
+    )
 
 
 async def list_job_ids(request: web.Request) -> web.Response:
@@ -94,8 +96,13 @@ async def add_fault(request: web.Request) -> web.Response:
         raise invalid("retry_after: must be an integer number of seconds.")
     method = body.get("method")
     request.app[WORKSPACE].inject_fault(
-        suffix, status, code, str(body.get("message") or DEFAULT_FAULT_MESSAGE),
-        count=count, retry_after=retry_after, method=str(method) if method else None,
+        suffix,
+        status,
+        code,
+        str(body.get("message") or DEFAULT_FAULT_MESSAGE),
+        count=count,
+        retry_after=retry_after,
+        method=str(method) if method else None,
     )
     return ok()
 
@@ -114,4 +121,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/jobs/{{job_id}}/delete", delete_job)
     app.router.add_post(f"{PREFIX}/faults", add_fault)
     app.router.add_post(f"{PREFIX}/reset-counters", reset_counters)
-

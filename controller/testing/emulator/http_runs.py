@@ -34,7 +34,8 @@ async def list_runs(request: web.Request) -> web.Response:
     now = ws.now_ms()
     runs = ws.list_runs(query_int(request, "job_id"))
     runs = [
-        r for r in runs
+        r
+        for r in runs
         if (not active_only or r.is_active(now))
         and (not completed_only or not r.is_active(now))
         and (time_from is None or r.start_time >= time_from)

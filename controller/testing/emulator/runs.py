@@ -76,15 +76,25 @@ class RunRecord:
         if end and self.cancel_time == end and end < self.natural_end:
             message = "Run cancelled."
             return (
-                {"life_cycle_state": "TERMINATED", "result_state": "CANCELED", "state_message": message,
-                 "user_cancelled_or_timedout": True},
-                {"state": "TERMINATED",
-                 "termination_details": {"code": "USER_CANCELED", "type": "SUCCESS", "message": message}},
+                {
+                    "life_cycle_state": "TERMINATED",
+                    "result_state": "CANCELED",
+                    "state_message": message,
+                    "user_cancelled_or_timedout": True,
+                },
+                {
+                    "state": "TERMINATED",
+                    "termination_details": {"code": "USER_CANCELED", "type": "SUCCESS", "message": message},
+                },
             )
         if end:
             return (
-                {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS", "state_message": "",
-                 "user_cancelled_or_timedout": False},
+                {
+                    "life_cycle_state": "TERMINATED",
+                    "result_state": "SUCCESS",
+                    "state_message": "",
+                    "user_cancelled_or_timedout": False,
+                },
                 {"state": "TERMINATED", "termination_details": {"code": "SUCCESS", "type": "SUCCESS", "message": ""}},
             )
         phase = "PENDING" if now_ms < self.start_time + self.pending_ms else "RUNNING"
@@ -131,18 +141,20 @@ class RunRecord:
 
     def _task_run(self, task: Json, state: Json, status: Json, end: int, host_url: str) -> Json:
         out = {k: copy.deepcopy(v) for k, v in task.items() if k not in _TASK_FIELDS_EXCLUDED}
-        out.update({
-            "state": copy.deepcopy(state),
-            "status": copy.deepcopy(status),
-            "start_time": self.start_time,
-            "end_time": end,
-            "setup_duration": min(self.pending_ms, end - self.start_time) if end else 0,
-            "execution_duration": max(0, end - self.start_time - self.pending_ms) if end else 0,
-            "cleanup_duration": 0,
-            "run_duration": end - self.start_time if end else 0,
-            "attempt_number": 0,
-            "run_page_url": f"{host_url}/#job/{self.job_id}/run/{task['run_id']}",
-        })
+        out.update(
+            {
+                "state": copy.deepcopy(state),
+                "status": copy.deepcopy(status),
+                "start_time": self.start_time,
+                "end_time": end,
+                "setup_duration": min(self.pending_ms, end - self.start_time) if end else 0,
+                "execution_duration": max(0, end - self.start_time - self.pending_ms) if end else 0,
+                "cleanup_duration": 0,
+                "run_duration": end - self.start_time if end else 0,
+                "attempt_number": 0,
+                "run_page_url": f"{host_url}/#job/{self.job_id}/run/{task['run_id']}",
+            }
+        )
         return out
 
     def to_dict(self) -> Json:

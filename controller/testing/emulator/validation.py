@@ -31,13 +31,32 @@ RUN_AS_PRINCIPALS = ("user_name", "service_principal_name", "group_name")
 SCHEDULING_FIELDS = ("schedule", "trigger", "continuous")
 
 #: The task-type fields of a Task (§4.1); a task must set exactly one of them.
-TASK_TYPES = frozenset({
-    "notebook_task", "spark_python_task", "python_wheel_task", "spark_jar_task", "spark_submit_task",
-    "pipeline_task", "sql_task", "dbt_task", "run_job_task", "condition_task", "for_each_task",
-    "clean_rooms_notebook_task", "dashboard_task", "power_bi_task", "alert_task", "gen_ai_compute_task",
-    "dbt_cloud_task", "dbt_platform_task", "python_operator_task", "genie_task", "agentic_task",
-    "ai_runtime_task",
-})
+TASK_TYPES = frozenset(
+    {
+        "notebook_task",
+        "spark_python_task",
+        "python_wheel_task",
+        "spark_jar_task",
+        "spark_submit_task",
+        "pipeline_task",
+        "sql_task",
+        "dbt_task",
+        "run_job_task",
+        "condition_task",
+        "for_each_task",
+        "clean_rooms_notebook_task",
+        "dashboard_task",
+        "power_bi_task",
+        "alert_task",
+        "gen_ai_compute_task",
+        "dbt_cloud_task",
+        "dbt_platform_task",
+        "python_operator_task",
+        "genie_task",
+        "agentic_task",
+        "ai_runtime_task",
+    }
+)
 
 
 def check_job(settings: Settings) -> None:
@@ -189,7 +208,7 @@ def _check_acyclic(tasks: list[Settings]) -> None:
                 stack.append((node, child + 1))
                 nxt = deps[child]
                 if nxt in on_path:
-                    cycle = [*path[path.index(nxt):], nxt]
+                    cycle = [*path[path.index(nxt) :], nxt]
                     raise invalid(f"tasks[{index[nxt]}].depends_on: dependency cycle {' -> '.join(cycle)}.")
                 if nxt not in done:
                     stack.append((nxt, 0))

@@ -37,8 +37,16 @@ Json = dict[str, Any]
 DEFAULT_USER = "emulator-user@example.com"
 MAX_IDEMPOTENCY_TOKEN = 64
 #: Deprecated per-task-type overrides of run-now, echoed as ``overriding_parameters`` (§3.7).
-LEGACY_RUN_PARAMS = ("notebook_params", "python_params", "python_named_params", "jar_params",
-                     "spark_submit_params", "sql_params", "dbt_commands", "pipeline_params")
+LEGACY_RUN_PARAMS = (
+    "notebook_params",
+    "python_params",
+    "python_named_params",
+    "jar_params",
+    "spark_submit_params",
+    "sql_params",
+    "dbt_commands",
+    "pipeline_params",
+)
 
 
 class Workspace:
@@ -296,12 +304,15 @@ class Workspace:
     def _save(self) -> None:
         if self._state_file is None:
             return
-        save_state(self._state_file, {
-            "jobs": [j.to_dict() for j in self._jobs.values()],
-            "runs": [r.to_dict() for r in self._runs.values()],
-            "idempotency_tokens": dict(self._tokens),
-            "seq": self._seq,
-        })
+        save_state(
+            self._state_file,
+            {
+                "jobs": [j.to_dict() for j in self._jobs.values()],
+                "runs": [r.to_dict() for r in self._runs.values()],
+                "idempotency_tokens": dict(self._tokens),
+                "seq": self._seq,
+            },
+        )
 
     def _load(self) -> None:
         assert self._state_file is not None

@@ -1,0 +1,51 @@
+# dbjobs — the two commands that matter: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: all install control-plane lint typecheck importlint test test-unit test-integration test-e2e demo clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# kube-apiserver + etcd (and kubectl when the machine has none) from the Go module proxy, cached in ~/.cache/dbjobs.
+control-plane:
+	bash hack/build-control-plane.sh
+
+lint: install
+	$(VENV)/bin/ruff check controller tests
+	$(VENV)/bin/ruff format --check controller tests
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+importlint: install
+	$(VENV)/bin/lint-imports
+
+test-unit: install
+	$(VENV)/bin/pytest -m unit -q
+
+test-integration: install
+	$(VENV)/bin/pytest -m integration -q
+
+test-e2e: install control-plane
+	$(VENV)/bin/pytest -m e2e -q
+
+# The README's test command: static checks, then every tier.
+test: install control-plane lint typecheck importlint
+	$(VENV)/bin/pytest -q --durations=15
+
+demo: install control-plane
+	$(VENV)/bin/dbjobs demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

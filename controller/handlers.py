@@ -1,0 +1,73 @@
+"""kopf registration: which events call which driver function. No decisions here.
+
+Settings: progress and the last-handled configuration are kept in ``dbjobs.io/…``
+annotations (not in ``status``, which is ours); the finalizer is ``dbjobs.io/finalizer``;
+standalone mode (no KopfPeering CRDs to install). The periodic check runs every
+``DBJOBS_POLL_INTERVAL_SECONDS`` (default 60).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import kopf
+
+from controller.api.models import GROUP, JOB_PLURAL, VERSION
+from controller.operator import driver, workspaces
+
+POLL_INTERVAL_SECONDS = float(os.environ.get("DBJOBS_POLL_INTERVAL_SECONDS", "60"))
+FINALIZER = "dbjobs.io/finalizer"
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Operator-wide settings; also loads the Kubernetes client configuration used for Secrets."""
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="dbjobs.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="dbjobs.io", key="last-handled-configuration"
+    )
+    settings.peering.standalone = True
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    await asyncio.to_thread(workspaces.load_kube_config)
+
+
+@kopf.on.create(GROUP, VERSION, JOB_PLURAL)
+@kopf.on.update(GROUP, VERSION, JOB_PLURAL, field="spec")
+@kopf.on.resume(GROUP, VERSION, JOB_PLURAL)
+async def on_change(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any, **_: Any) -> None:
+    """Created, spec changed, or found at operator start: reconcile now."""
+    await driver.reconcile(body, patch, retry, logger)
+
+
+@kopf.timer(GROUP, VERSION, JOB_PLURAL, interval=POLL_INTERVAL_SECONDS, initial_delay=POLL_INTERVAL_SECONDS)
+async def periodic_check(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
+    """Re-read the live job: detect drift, re-create a job deleted in the workspace."""
+    if body["metadata"].get("deletionTimestamp"):
+        return
+    await driver.reconcile(body, patch, int(kwargs.get("retry", 0)), logger)
+
+
+@kopf.on.delete(GROUP, VERSION, JOB_PLURAL)
+async def on_delete(body: kopf.Body, retry: int, logger: Any, **_: Any) -> None:
+    """Deleted: remove the Databricks job (per deletionPolicy) before kopf drops the finalizer."""
+    await driver.delete(body, retry, logger)
+
+
+def run_operator(*, namespaces: list[str] | None, verbose: bool, liveness: str | None) -> int:
+    """Run the operator until SIGINT/SIGTERM; returns the exit code (0 on a clean stop)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    kopf.run(
+        clusterwide=not namespaces,
+        namespaces=namespaces or (),
+        standalone=True,
+        liveness_endpoint=liveness,
+    )
+    return 0

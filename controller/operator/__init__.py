@@ -1,0 +1,1 @@
+"""The driver: turns reconcile decisions into Databricks calls, status, Events and requeues."""

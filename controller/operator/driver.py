@@ -1,0 +1,238 @@
+"""One reconcile of one DatabricksJob: observe, decide (pure), act, report.
+
+Called by the kopf handlers for create/update/resume, the periodic drift check, and delete.
+Databricks calls run in worker threads (``asyncio.to_thread``) so the event loop never blocks.
+Only ``status`` is written (through kopf's ``patch``), never ``spec``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from databricks.sdk import WorkspaceClient
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from controller.api.models import DatabricksJobSpec, DeletionPolicy
+from controller.databricks import jobs
+from controller.databricks.client import job_url, workspace_client
+from controller.databricks.errors import ErrorKind, classify
+from controller.operator import workspaces
+from controller.reconcile import status as st
+from controller.reconcile.compare import OWNER_TAG
+from controller.reconcile.conditions import Condition, merge_conditions, rfc3339
+from controller.reconcile.decide import Observation, Verb, decide, decide_delete, desired_with_owner, held_invalid
+from controller.reconcile.reasons import Reason
+
+_locks: dict[str, asyncio.Lock] = {}
+#: Drift paths kept in status (the full count is in status.drift.count).
+MAX_DRIFT_PATHS = 20
+#: Retries of a delete whose workspace is gone before the finalizer is released (job orphaned).
+DELETE_ATTEMPTS_WITHOUT_WORKSPACE = 5
+
+
+def _lock(uid: str) -> asyncio.Lock:
+    """One lock per resource: the periodic check and change handlers must never act at once."""
+    return _locks.setdefault(uid, asyncio.Lock())
+
+
+def backoff_seconds(retry: int) -> float:
+    """Requeue delay after ``retry`` failed attempts: 5 s doubling, capped at 300 s."""
+    return float(min(300, 5 * 2 ** min(retry, 6)))
+
+
+def _write(patch: kopf.Patch, body: kopf.Body, conds: list[Condition], **fields: Any) -> None:
+    status = body.get("status") or {}
+    generation = int(body["metadata"].get("generation") or 0)
+    patch.status["conditions"] = merge_conditions(
+        status.get("conditions"), conds, generation=generation, now=dt.datetime.now(dt.UTC)
+    )
+    for key, value in fields.items():
+        patch.status[key] = value
+
+
+async def _observe(
+    client: WorkspaceClient, status: Mapping[str, Any], desired: Mapping[str, Any], uid: str
+) -> Observation:
+    job_id = status.get("jobId")
+    if job_id is not None:
+        live = await asyncio.to_thread(jobs.get_settings, client, int(job_id))
+        if live is not None:
+            return Observation(int(job_id), live)
+    # No id in status (or that job is gone): a job we created whose id was never recorded
+    # (controller killed between create and the status write) carries our owner tag.
+    found = await asyncio.to_thread(jobs.find_owned, client, name=desired.get("name"), owner_tag=OWNER_TAG, uid=uid)
+    if found is not None:
+        live = await asyncio.to_thread(jobs.get_settings, client, found)
+        if live is not None:
+            return Observation(found, live)
+    return Observation(None, None)
+
+
+async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any) -> None:
+    """Bring the Databricks job of ``body`` in line with its spec and report in status.
+
+    Raises ``kopf.TemporaryError`` (requeue with backoff) on transient workspace or API
+    failures; invalid settings are reported as ``InvalidSpec`` without a retry.
+    """
+    meta = body["metadata"]
+    namespace, uid = meta["namespace"], meta["uid"]
+    generation = int(meta.get("generation") or 0)
+    status: Mapping[str, Any] = body.get("status") or {}
+    job_exists = status.get("jobId") is not None
+    try:
+        spec = DatabricksJobSpec.model_validate(body.get("spec") or {})
+    except ValidationError as err:
+        _write(
+            patch,
+            body,
+            st.failed(Reason.INVALID_SPEC, f"spec is invalid: {err}", job_exists=job_exists),
+            observedGeneration=generation,
+        )
+        return
+    if held_invalid(status, generation):
+        # This generation was refused already; the next spec change gets a new attempt.
+        return
+    try:
+        ws = await workspaces.resolve(namespace, spec.workspace_ref.name)
+    except workspaces.WorkspaceError as err:
+        _write(patch, body, st.failed(err.reason, err.message, job_exists=job_exists))
+        raise kopf.TemporaryError(err.message, delay=backoff_seconds(retry)) from err
+    except ApiException as err:
+        raise kopf.TemporaryError(f"reading the workspace failed: {err.reason}", delay=backoff_seconds(retry)) from err
+
+    client = workspace_client(ws.host, ws.token)
+    desired = spec.settings
+    async with _lock(uid):
+        try:
+            observed = await _observe(client, status, desired, uid)
+            plan = decide(desired, observed, status=status, generation=generation, drift_policy=spec.drift_policy)
+            logger.info(f"plan: {plan.verb} job={observed.job_id} drift={plan.drift[:5]}")
+            if plan.verb is Verb.HOLD_INVALID:
+                return
+            body_settings = desired_with_owner(desired, uid, OWNER_TAG)
+            job_id = observed.job_id
+            if plan.verb is Verb.CREATE:
+                job_id = await asyncio.to_thread(jobs.create, client, body_settings)
+                if plan.recreate:
+                    kopf.warn(
+                        body,
+                        reason="JobRecreated",
+                        message=f"job {status.get('jobId')} was deleted in the workspace; created job {job_id}",
+                    )
+                else:
+                    kopf.info(body, reason="JobCreated", message=f"created Databricks job {job_id}")
+                conds = st.in_sync(job_id, recreated=plan.recreate)
+            elif plan.verb is Verb.RESET:
+                assert job_id is not None
+                await asyncio.to_thread(jobs.reset, client, job_id, body_settings)
+                corrected = [] if plan.spec_changed else plan.drift
+                if corrected:
+                    kopf.info(body, reason="DriftCorrected", message=f"reset job {job_id}: {', '.join(corrected[:5])}")
+                else:
+                    kopf.info(body, reason="JobReset", message=f"reset job {job_id} to generation {generation}")
+                conds = st.in_sync(job_id, corrected=corrected)
+            elif plan.verb is Verb.REPORT_DRIFT:
+                assert job_id is not None
+                if not _already_reported(status, plan.drift):
+                    kopf.warn(
+                        body, reason="DriftDetected", message=f"job {job_id} drifted: {', '.join(plan.drift[:5])}"
+                    )
+                conds = st.drift_reported(job_id, plan.drift)
+            else:
+                assert job_id is not None
+                conds = st.in_sync(job_id)
+        except Exception as err:
+            _on_api_error(err, patch, body, retry, job_exists)
+            return
+    assert job_id is not None
+    reported = plan.drift if plan.verb is Verb.REPORT_DRIFT else []
+    _write(
+        patch,
+        body,
+        conds,
+        jobId=job_id,
+        jobUrl=job_url(ws.host, job_id),
+        observedGeneration=generation,
+        drift={
+            "detected": bool(reported),
+            "count": len(reported),
+            "paths": reported[:MAX_DRIFT_PATHS],
+            "lastCheckedTime": rfc3339(dt.datetime.now(dt.UTC)),
+        },
+    )
+
+
+def _already_reported(status: Mapping[str, Any], paths: list[str]) -> bool:
+    return list((status.get("drift") or {}).get("paths") or []) == paths[:MAX_DRIFT_PATHS]
+
+
+def _on_api_error(err: Exception, patch: kopf.Patch, body: kopf.Body, retry: int, job_exists: bool) -> None:
+    kind = classify(err)
+    generation = int(body["metadata"].get("generation") or 0)
+    message = str(err).splitlines()[0][:500] if str(err) else type(err).__name__
+    if kind is ErrorKind.INVALID:
+        kopf.warn(body, reason="InvalidSpec", message=f"Databricks refused the settings: {message}")
+        _write(
+            patch,
+            body,
+            st.failed(Reason.INVALID_SPEC, f"Databricks refused spec.settings: {message}", job_exists=job_exists),
+            observedGeneration=generation,
+        )
+        return
+    reason = Reason.UNAUTHORIZED if kind is ErrorKind.UNAUTHORIZED else Reason.API_ERROR
+    _write(patch, body, st.failed(reason, f"Databricks API call failed, will retry: {message}", job_exists=job_exists))
+    raise kopf.TemporaryError(message, delay=backoff_seconds(retry)) from err
+
+
+async def delete(body: kopf.Body, retry: int, logger: Any) -> None:
+    """Delete the Databricks job (unless ``deletionPolicy: Orphan``), then let kopf drop the finalizer.
+
+    Transient failures raise ``kopf.TemporaryError`` so the finalizer stays and the delete is
+    retried; a job that is already gone counts as deleted. When the workspace or its Secret is
+    gone too, the delete is retried a few times and then the job is left (orphaned) with a
+    Warning event, so that deleting a namespace never hangs forever.
+    """
+    meta = body["metadata"]
+    status = body.get("status") or {}
+    spec_raw = body.get("spec") or {}
+    policy = DeletionPolicy.ORPHAN if spec_raw.get("deletionPolicy") == "Orphan" else DeletionPolicy.DELETE
+    ref = (spec_raw.get("workspaceRef") or {}).get("name", "")
+    try:
+        ws = await workspaces.resolve(meta["namespace"], ref)
+    except (workspaces.WorkspaceError, ApiException) as err:
+        if retry + 1 >= DELETE_ATTEMPTS_WITHOUT_WORKSPACE:
+            kopf.warn(
+                body,
+                reason="JobOrphaned",
+                message=f"cannot reach the workspace to delete job {status.get('jobId')}: {err}",
+            )
+            return
+        raise kopf.TemporaryError(f"cannot resolve the workspace: {err}", delay=backoff_seconds(retry)) from err
+    client = workspace_client(ws.host, ws.token)
+    async with _lock(meta["uid"]):
+        try:
+            job_id = status.get("jobId")
+            if job_id is None:
+                job_id = await asyncio.to_thread(
+                    jobs.find_owned,
+                    client,
+                    name=(spec_raw.get("settings") or {}).get("name"),
+                    owner_tag=OWNER_TAG,
+                    uid=meta["uid"],
+                )
+            if not decide_delete(job_id, policy):
+                logger.info(f"leaving job {job_id} in the workspace (deletionPolicy {policy})")
+                return
+            assert job_id is not None
+            deleted = await asyncio.to_thread(jobs.delete, client, int(job_id))
+            logger.info(f"job {job_id} {'deleted' if deleted else 'was already gone'}")
+        except Exception as err:
+            if classify(err) is ErrorKind.GONE:
+                return
+            raise kopf.TemporaryError(f"deleting the job failed: {err}", delay=backoff_seconds(retry)) from err
+    _locks.pop(meta["uid"], None)
