@@ -42,6 +42,7 @@ def build_app(workspace: Workspace, token: str) -> web.Application:
     app[TOKEN] = token
     http_jobs.add_routes(app, JOBS_PREFIX)
     http_runs.add_routes(app, JOBS_PREFIX)
+    http_runs.add_admin_routes(app)
     http_admin.add_routes(app)
     app.router.add_get(WELL_KNOWN, _host_metadata, allow_head=False)
     app.router.add_get(SCIM_ME, _scim_me, allow_head=False)

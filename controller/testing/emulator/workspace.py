@@ -13,16 +13,22 @@ from __future__ import annotations
 import copy
 import random
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from controller.testing.emulator.clock import Clock, SystemClock
+from controller.testing.emulator.config import EmulatorConfig
 from controller.testing.emulator.defaults import ApiVersion, WriteContext, WriteOp, normalize_settings
-from controller.testing.emulator.errors import ApiError, JobDoesNotExist, RunDoesNotExist, invalid
+from controller.testing.emulator.errors import ApiError, JobDoesNotExist, RunDoesNotExist
 from controller.testing.emulator.jobs import JobRecord, ensure_fits_21
 from controller.testing.emulator.persistence import load_state, save_state
-from controller.testing.emulator.runs import RunRecord, RunTiming, resolve_job_parameters, task_runs
+from controller.testing.emulator.run_workspace import RunsMixin
+from controller.testing.emulator.runs import RunRecord, RunTiming
+from controller.testing.emulator.permissions import Grant
+from controller.testing.emulator.permissions import owner as acl_owner
 from controller.testing.emulator.settings_ops import apply_edit, merge_update
+from controller.testing.emulator.throttle import Throttle
 from controller.testing.emulator.traffic import (
     DEFAULT_FAULT_MESSAGE,
     Fault,
@@ -31,31 +37,22 @@ from controller.testing.emulator.traffic import (
     RequestLog,
 )
 from controller.testing.emulator.validation import check_fields, check_job
+from controller.testing.emulator.workspace_controls import ControlsMixin
+from controller.testing.emulator.workspace_permissions import PermissionsMixin
 
 Json = dict[str, Any]
 
 DEFAULT_USER = "emulator-user@example.com"
-MAX_IDEMPOTENCY_TOKEN = 64
-#: Deprecated per-task-type overrides of run-now, echoed as ``overriding_parameters`` (§3.7).
-LEGACY_RUN_PARAMS = (
-    "notebook_params",
-    "python_params",
-    "python_named_params",
-    "jar_params",
-    "spark_submit_params",
-    "sql_params",
-    "dbt_commands",
-    "pipeline_params",
-)
 
 
-class Workspace:
+class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_workspace.py; workspace_*.py
     """All state of one emulated workspace.
 
     ``user_name``: the identity behind the token (creator of jobs and runs).
     ``clock``: time source (``ManualClock`` to step runs). ``run_timing``: phase lengths of new
     runs. ``state_file``: JSON file loaded now and rewritten after every write. ``seed``: makes
-    generated IDs reproducible.
+    generated IDs reproducible. ``config``: switches for unverified behaviours and limits
+    (:class:`~controller.testing.emulator.config.EmulatorConfig`).
     """
 
     def __init__(
@@ -66,8 +63,13 @@ class Workspace:
         run_timing: RunTiming | None = None,
         state_file: str | Path | None = None,
         seed: int | None = None,
+        config: EmulatorConfig | None = None,
     ) -> None:
         self._lock = threading.RLock()
+        self.config = config or EmulatorConfig()
+        self.throttle = Throttle()
+        self._grants: dict[int, list[Grant]] = {}
+        self._creations: deque[int] = deque()  # epoch ms of recent creates, for the hourly quota
         self.user_name = user_name
         self.clock: Clock = clock or SystemClock()
         self.run_timing = run_timing or RunTiming()
@@ -89,14 +91,20 @@ class Workspace:
     def now_ms(self) -> int:
         return self.clock.now_ms()
 
-    def create_job(self, settings: Json, api_version: ApiVersion) -> int:
-        """``jobs/create``: validate, apply server defaults, store; returns the new ``job_id``."""
+    def create_job(self, settings: Json, api_version: ApiVersion, access_control_list: Any = None) -> int:
+        """``jobs/create``: validate, check quotas (§4.5), apply server defaults, store with the
+        initial permissions (creator ``IS_OWNER`` plus ``access_control_list``, §6); returns the
+        new ``job_id``."""
         with self._lock:
             check_job(settings)
             stored = self._normalize(settings, api_version, "create", None)
+            grants = self._init_permissions(access_control_list)
+            self._check_create_quota()
             job_id = self._new_id()
             self._seq += 1
             self._jobs[job_id] = JobRecord(job_id, stored, self.now_ms(), self.user_name, self._seq)
+            self._grants[job_id] = grants
+            self._jobs[job_id].owner = acl_owner(grants)
             self._save()
             return job_id
 
@@ -138,64 +146,7 @@ class Workspace:
         with self._lock:
             self._job(job_id)
             del self._jobs[job_id]
-            self._save()
-
-    def run_now(self, job_id: int, body: Json) -> RunRecord:
-        """``jobs/run-now``: a new run of the job's current tasks; a repeated ``idempotency_token``
-        returns the run it created before (§3.7)."""
-        with self._lock:
-            job = self._job(job_id)
-            token = body.get("idempotency_token")
-            if token is not None:
-                if not isinstance(token, str) or len(token) > MAX_IDEMPOTENCY_TOKEN:
-                    raise invalid(f"idempotency_token: must be a string of at most {MAX_IDEMPOTENCY_TOKEN} characters.")
-                if token in self._tokens:
-                    earlier = self._tokens[token]
-                    if earlier not in self._runs:
-                        raise invalid(f"idempotency_token: the run {earlier} created with this token was deleted.")
-                    return copy.deepcopy(self._runs[earlier])
-            overrides = body.get("job_parameters") or {}
-            if not isinstance(overrides, dict):
-                raise invalid("job_parameters: must be an object of string values.")
-            tasks = [t for t in job.settings.get("tasks") or [] if isinstance(t, dict)]
-            run_id = self._new_id()
-            self._seq += 1
-            run = RunRecord(
-                run_id=run_id,
-                job_id=job_id,
-                run_name=str(job.settings.get("name") or "Untitled"),
-                creator_user_name=self.user_name,
-                start_time=self.now_ms(),
-                pending_ms=self.run_timing.pending_ms,
-                running_ms=self.run_timing.running_ms,
-                tasks=task_runs(tasks, [self._new_id() for _ in tasks]),
-                job_parameters=resolve_job_parameters(list(job.settings.get("parameters") or []), overrides),
-                overriding_parameters={k: body[k] for k in LEGACY_RUN_PARAMS if k in body},
-                seq=self._seq,
-                idempotency_token=token,
-            )
-            self._runs[run_id] = run
-            if token is not None:
-                self._tokens[token] = run_id
-            self._save()
-            return copy.deepcopy(run)
-
-    def get_run(self, run_id: int) -> RunRecord:
-        """A copy of the stored run; ``RunDoesNotExist`` if absent."""
-        with self._lock:
-            return copy.deepcopy(self._run(run_id))
-
-    def list_runs(self, job_id: int | None = None) -> list[RunRecord]:
-        """Copies of the runs (of one job if given), most recently started first (§3.8).
-        An unknown ``job_id`` gives an empty list (real behaviour not documented)."""
-        with self._lock:
-            runs = [r for r in self._runs.values() if job_id is None or r.job_id == job_id]
-            return copy.deepcopy(sorted(runs, key=lambda r: r.seq, reverse=True))
-
-    def cancel_run(self, run_id: int) -> None:
-        """``runs/cancel``: ends an active run as CANCELED; no-op on an ended one (§3.10)."""
-        with self._lock:
-            self._run(run_id).cancel(self.now_ms())
+            self._grants.pop(job_id, None)
             self._save()
 
     # ---- In-process test API -------------------------------------------------------------------
@@ -292,7 +243,7 @@ class Workspace:
     def _normalize(self, settings: Json, api_version: ApiVersion, op: WriteOp, previous: Json | None) -> Json:
         if api_version == "2.1":
             ensure_fits_21(settings)
-        return normalize_settings(settings, WriteContext(api_version, op, previous))
+        return normalize_settings(settings, WriteContext(api_version, op, previous, self.config))
 
     def _new_id(self) -> int:
         while True:
@@ -311,6 +262,7 @@ class Workspace:
                 "runs": [r.to_dict() for r in self._runs.values()],
                 "idempotency_tokens": dict(self._tokens),
                 "seq": self._seq,
+                "permissions": {str(k): v for k, v in self._grants.items()},
             },
         )
 
@@ -323,5 +275,6 @@ class Workspace:
         self._runs = {r.run_id: r for r in (RunRecord.from_dict(d) for d in state.get("runs", []))}
         self._tokens = {str(k): int(v) for k, v in state.get("idempotency_tokens", {}).items()}
         self._seq = int(state.get("seq", 0))
+        self._grants = {int(k): list(v) for k, v in state.get("permissions", {}).items()}
         self._used_ids = set(self._jobs) | set(self._runs)
         self._used_ids.update(int(t["run_id"]) for r in self._runs.values() for t in r.tasks)
