@@ -8,15 +8,24 @@ fault, is handled, and is logged as ``(method, path, status)`` whatever the outc
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from controller.testing.emulator import http_admin, http_jobs, http_runs
-from controller.testing.emulator.errors import ENDPOINT_NOT_FOUND, UNAUTHENTICATED, ApiError, invalid
+from controller.testing.emulator import http_admin, http_controls, http_jobs, http_permissions, http_runs
+from controller.testing.emulator.errors import (
+    ENDPOINT_NOT_FOUND,
+    UNAUTHENTICATED,
+    ApiError,
+    JobDoesNotExist,
+    RunDoesNotExist,
+    invalid,
+)
 from controller.testing.emulator.params import WORKSPACE, ok
+from controller.testing.emulator.throttle import HANG_LIMIT_S, THROTTLED_MESSAGE
 from controller.testing.emulator.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -25,7 +34,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 WELL_KNOWN = "/.well-known/databricks-config"
 SCIM_ME = "/api/2.0/preview/scim/v2/Me"
-JOBS_PREFIX = r"/api/{version:2\.[12]}/jobs"
+#: 2.2 and 2.1, plus the legacy 2.0 paths the Terraform provider and databricks-cli use (served as 2.1).
+JOBS_PREFIX = r"/api/{version:2\.[012]}/jobs"
+#: How often a hung request looks whether it was released (s).
+HANG_POLL_S = 0.05
 #: The Jobs API accepts request bodies up to 10 MB (§2.4); a 1000-task job needs more than
 #: aiohttp's 1 MB default.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -43,7 +55,9 @@ def build_app(workspace: Workspace, token: str) -> web.Application:
     http_jobs.add_routes(app, JOBS_PREFIX)
     http_runs.add_routes(app, JOBS_PREFIX)
     http_runs.add_admin_routes(app)
+    http_permissions.add_routes(app)
     http_admin.add_routes(app)
+    http_controls.add_routes(app)
     app.router.add_get(WELL_KNOWN, _host_metadata, allow_head=False)
     app.router.add_get(SCIM_ME, _scim_me, allow_head=False)
     return app
@@ -74,7 +88,12 @@ async def _answer(
             fault = workspace.take_fault(request.method, request.path)
             if fault is not None:
                 raise fault
+            await _throttle(request, workspace)
         return await handler(request)
+    except (JobDoesNotExist, RunDoesNotExist) as err:
+        if workspace is not None and workspace.config.not_found_style == "rest404":
+            return error_response(ApiError(404, "RESOURCE_DOES_NOT_EXIST", err.message))
+        return error_response(err)
     except ApiError as err:
         return error_response(err)
     except web.HTTPRequestEntityTooLarge:
@@ -89,6 +108,25 @@ async def _answer(
         log.exception("emulator bug while serving %s %s", request.method, request.path)
         # Not "Unexpected error": the SDK would retry that phrase (§1.5).
         return error_response(ApiError(500, "INTERNAL_ERROR", "The emulator failed to handle this request."))
+
+
+async def _throttle(request: web.Request, ws: Workspace) -> None:
+    """Rate limits (429 + Retry-After), then injected latency or a hang (``throttle.py``)."""
+    with ws._lock:
+        limit = ws.throttle.throttled(request.method, request.path)
+        delay = None if limit else ws.throttle.take_delay(request.method, request.path)
+        generation = ws.throttle.hang_generation
+    if limit is not None:
+        raise ApiError(429, "REQUEST_LIMIT_EXCEEDED", THROTTLED_MESSAGE, {"Retry-After": str(limit.retry_after)})
+    if delay is None:
+        return
+    if delay.ms is not None:
+        await asyncio.sleep(delay.ms / 1000)
+        return
+    waited = 0.0
+    while waited < HANG_LIMIT_S and ws.throttle.hang_generation == generation:
+        await asyncio.sleep(HANG_POLL_S)
+        waited += HANG_POLL_S
 
 
 def _authenticate(request: web.Request, token: str) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from controller.testing.emulator.config import EmulatorConfig
+
 Settings = dict[str, Any]
 ApiVersion = Literal["2.1", "2.2"]
 WriteOp = Literal["create", "reset", "update", "edit"]
@@ -37,11 +39,13 @@ class WriteContext:
     ``api_version``: the version in the request path (queue defaults differ, §3.12).
     ``op``: create / reset / update (API calls) or edit (out-of-band, as a UI user).
     ``previous``: the stored settings before this write (None on create).
+    ``config``: the workspace's switches for unverified defaults (``config.py``).
     """
 
     api_version: ApiVersion
     op: WriteOp
     previous: Settings | None = None
+    config: EmulatorConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,56 @@ def _drop_apply_policy_default_values(target: Settings, _ctx: WriteContext) -> N
     for cluster in clusters:
         if isinstance(cluster, dict):
             cluster.pop("apply_policy_default_values", None)
+
+
+def _default_name(target: Settings, ctx: WriteContext) -> None:
+    # OpenAPI says "Untitled"; whether the service echoes it is unverified (§10), so opt-in.
+    name = ctx.config.default_job_name if ctx.config else None
+    if name is not None and ctx.op in ("create", "reset") and "name" not in target:
+        target["name"] = name
+
+
+#: What Databricks' fake fills into an AWS ``new_cluster`` "to match backend (AWS)" (§4.3).
+AWS_CLUSTER_DEFAULTS: Settings = {
+    "aws_attributes": {"availability": "SPOT_WITH_FALLBACK", "zone_id": "us-east-1c"},
+    "data_security_mode": "SINGLE_USER",
+}
+
+
+def _cloud_cluster_defaults(target: Settings, ctx: WriteContext) -> None:
+    if not ctx.config or ctx.config.cloud != "aws":
+        return
+    clusters = [t.get("new_cluster") for t in _dicts(target.get("tasks"))]
+    clusters += [c.get("new_cluster") for c in _dicts(target.get("job_clusters"))]
+    for cluster in clusters:
+        if not isinstance(cluster, dict):
+            continue
+        for key, value in AWS_CLUSTER_DEFAULTS.items():
+            # A pool decides the node attributes itself, so no aws_attributes are invented for it.
+            if key == "aws_attributes" and cluster.get("instance_pool_id"):
+                continue
+            cluster.setdefault(key, copy.deepcopy(value))
+
+
+#: Task fields Terraform marks as computed (§4.3), filled only with ``config.computed_task_defaults``.
+COMPUTED_TASK_DEFAULTS: tuple[tuple[tuple[str, ...], Any], ...] = (
+    (("retry_on_timeout",), False),
+    (("spark_jar_task", "run_as_repl"), True),
+    (("dbt_task", "schema"), "default"),
+)
+
+
+def _computed_task_defaults(target: Settings, ctx: WriteContext) -> None:
+    if not ctx.config or not ctx.config.computed_task_defaults:
+        return
+    for task in _dicts(target.get("tasks")):
+        for path, value in COMPUTED_TASK_DEFAULTS:
+            node: Any = task
+            for part in path[:-1]:
+                node = node.get(part) if isinstance(node, dict) else None
+            # Only inside a task type the task has: no spark_jar_task is invented for run_as_repl.
+            if isinstance(node, dict) and path[-1] not in node:
+                node[path[-1]] = value
 
 
 def _each_task(fn: Callable[[Settings, Settings], None]) -> Callable[[Settings, WriteContext], None]:
@@ -203,6 +257,24 @@ RULES: tuple[Rule, ...] = (
         "GIT if the job has git_source, else WORKSPACE",
         "[docs OpenAPI; TF/CLI] §4.3",
         _each_task(_task_source),
+    ),
+    Rule(
+        "name",
+        "config.default_job_name (e.g. Untitled) when a create/reset omits it; off by default",
+        "[docs, echo unverified] §4.3, §10",
+        _default_name,
+    ),
+    Rule(
+        "*.new_cluster.aws_attributes, data_security_mode",
+        "filled when config.cloud == 'aws'",
+        "[fake; TF suppress; CLI backend_defaults] §4.3",
+        _cloud_cluster_defaults,
+    ),
+    Rule(
+        "tasks[*].retry_on_timeout, spark_jar_task.run_as_repl, dbt_task.schema",
+        "false / true / 'default' when config.computed_task_defaults",
+        "[TF computed] §4.3",
+        _computed_task_defaults,
     ),
     Rule("tasks[*].depends_on", "sorted by task_key", "[CLI PR #4363; fake] §4.3", _each_task(_sort_depends_on)),
     Rule("tasks", "sorted by task_key", "[community reports; TF/CLI] §4.3", _sort_tasks),

@@ -24,10 +24,11 @@ CREATE_NON_SETTINGS = ("access_control_list",)
 
 
 async def create(request: web.Request) -> web.Response:
-    """``POST jobs/create`` body JobSettings (+ ``access_control_list``) -> ``{"job_id": int}``."""
+    """``POST jobs/create`` body JobSettings (+ ``access_control_list``, the initial permissions,
+    §6) -> ``{"job_id": int}``; quotas of §4.5 apply."""
     body = await json_body(request)
     settings = {k: v for k, v in body.items() if k not in CREATE_NON_SETTINGS}
-    job_id = request.app[WORKSPACE].create_job(settings, api_version(request))
+    job_id = request.app[WORKSPACE].create_job(settings, api_version(request), body.get("access_control_list"))
     return ok({"job_id": job_id})
 
 

@@ -26,16 +26,18 @@ class JobRecord:
     created_time: int
     creator_user_name: str
     seq: int
+    #: The ``IS_OWNER`` user or service principal (§6); None for jobs saved before permissions existed.
+    owner: str | None = None
 
     @property
     def run_as_user_name(self) -> str:
-        """The explicit ``run_as`` principal, else the creator (§4.2)."""
+        """The explicit ``run_as`` principal, else the owner, else the creator (§4.2, §6)."""
         run_as = self.settings.get("run_as")
         if isinstance(run_as, dict):
             for key in ("user_name", "service_principal_name", "group_name"):
                 if isinstance(run_as.get(key), str):
                     return str(run_as[key])
-        return self.creator_user_name
+        return self.owner or self.creator_user_name
 
     def _header(self) -> Json:
         return {

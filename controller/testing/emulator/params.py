@@ -22,8 +22,9 @@ WORKSPACE: web.AppKey[Workspace] = web.AppKey("workspace", Workspace)
 
 
 def api_version(request: web.Request) -> ApiVersion:
-    """``"2.1"`` or ``"2.2"``, from the ``{version}`` part of the route."""
-    return "2.1" if request.match_info.get("version") == "2.1" else "2.2"
+    """``"2.1"`` or ``"2.2"``, from the ``{version}`` part of the route. The legacy ``/api/2.0``
+    alias behaves as 2.1 (no queue default, no inner-array paging, §3.12)."""
+    return "2.1" if request.match_info.get("version") in ("2.0", "2.1") else "2.2"
 
 
 async def json_body(request: web.Request) -> Json:

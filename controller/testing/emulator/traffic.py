@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 
 _VERSION_PREFIX = re.compile(r"^/api/2\.\d+/")
-_JOBS_ENDPOINT = re.compile(r"^/api/2\.\d+/jobs(/|$)")
+#: Jobs endpoints of any version, and the job permissions endpoints (§6).
+_JOBS_ENDPOINT = re.compile(r"^/api/2\.\d+/(jobs|permissions/jobs)(/|$)")
 
 RequestEntry = tuple[str, str, int]
 #: Message of an injected fault when the test gives none. Deliberately free of the phrases the
@@ -20,10 +21,13 @@ DEFAULT_FAULT_MESSAGE = "Fault injected by the emulator."
 
 
 def path_matches(path: str, suffix: str) -> bool:
-    """True when ``path`` (e.g. ``/api/2.2/jobs/runs/get``) ends with ``suffix`` on a ``/`` boundary."""
-    rel = _VERSION_PREFIX.sub("", path).strip("/")
-    want = suffix.strip("/")
-    return rel == want or rel.endswith("/" + want)
+    """True when ``path`` (e.g. ``/api/2.2/jobs/runs/get``) ends with ``suffix`` on a ``/`` boundary;
+    a ``*`` segment of ``suffix`` matches any one segment (``"permissions/jobs/*"``)."""
+    have = _VERSION_PREFIX.sub("", path).strip("/").split("/")
+    want = suffix.strip("/").split("/")
+    if len(want) > len(have):
+        return False
+    return all(w in ("*", h) for w, h in zip(want, have[len(have) - len(want) :], strict=True))
 
 
 def is_jobs_endpoint(path: str) -> bool:
@@ -60,6 +64,15 @@ class RequestLog:
             if is_jobs_endpoint(p):
                 key = f"{m} {_VERSION_PREFIX.sub('', p)}"
                 out[key] = out.get(key, 0) + 1
+        return out
+
+    def counts_by_status(self) -> dict[str, dict[str, int]]:
+        """``{"GET jobs/get": {"200": n, "429": m}, ...}`` over Jobs endpoints."""
+        out: dict[str, dict[str, int]] = {}
+        for m, p, status in self.entries:
+            if is_jobs_endpoint(p):
+                per = out.setdefault(f"{m} {_VERSION_PREFIX.sub('', p)}", {})
+                per[str(status)] = per.get(str(status), 0) + 1
         return out
 
     def clear(self) -> None:
