@@ -22,11 +22,11 @@ from controller.testing.emulator.config import EmulatorConfig
 from controller.testing.emulator.defaults import ApiVersion, WriteContext, WriteOp, normalize_settings
 from controller.testing.emulator.errors import ApiError, JobDoesNotExist, RunDoesNotExist
 from controller.testing.emulator.jobs import JobRecord, ensure_fits_21
+from controller.testing.emulator.permissions import Grant
+from controller.testing.emulator.permissions import owner as acl_owner
 from controller.testing.emulator.persistence import load_state, save_state
 from controller.testing.emulator.run_workspace import RunsMixin
 from controller.testing.emulator.runs import RunRecord, RunTiming
-from controller.testing.emulator.permissions import Grant
-from controller.testing.emulator.permissions import owner as acl_owner
 from controller.testing.emulator.settings_ops import apply_edit, merge_update
 from controller.testing.emulator.throttle import Throttle
 from controller.testing.emulator.traffic import (
