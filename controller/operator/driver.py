@@ -21,16 +21,25 @@ from controller.api.models import DatabricksJobSpec, DeletionPolicy
 from controller.databricks import jobs
 from controller.databricks.client import job_url, workspace_client
 from controller.databricks.errors import ErrorKind, classify
-from controller.operator import workspaces
+from controller.operator import metrics, workspaces
 from controller.reconcile import status as st
 from controller.reconcile.compare import OWNER_TAG
-from controller.reconcile.conditions import Condition, merge_conditions, rfc3339
+from controller.reconcile.conditions import Condition, find_condition, merge_conditions
 from controller.reconcile.decide import Observation, Verb, decide, decide_delete, desired_with_owner, held_invalid
-from controller.reconcile.reasons import Reason
+from controller.reconcile.drift import DriftReport, compare, write_only_values
+from controller.reconcile.reasons import ConditionType, Reason
+from controller.reconcile.report import (
+    MAX_CORRECTION_ATTEMPTS,
+    MAX_PATHS,
+    CorrectionStep,
+    correction_step,
+    drift_status,
+    explicit_settings,
+)
 
 _locks: dict[str, asyncio.Lock] = {}
 #: Drift paths kept in status (the full count is in status.drift.count).
-MAX_DRIFT_PATHS = 20
+MAX_DRIFT_PATHS = MAX_PATHS
 #: Retries of a delete whose workspace is gone before the finalizer is released (job orphaned).
 DELETE_ATTEMPTS_WITHOUT_WORKSPACE = 5
 
@@ -110,14 +119,18 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
     async with _lock(uid):
         try:
             observed = await _observe(client, status, desired, uid)
-            plan = decide(desired, observed, status=status, generation=generation, drift_policy=spec.drift_policy)
+            # What a create/reset sends, and what the live job is compared with: the owner tag and
+            # explicit values wherever the server's own default could otherwise win (rules.py).
+            body_settings = desired_with_owner(explicit_settings(desired, owner=observed.owner), uid, OWNER_TAG)
+            plan = decide(body_settings, observed, status=status, generation=generation, drift_policy=spec.drift_policy)
             logger.info(f"plan: {plan.verb} job={observed.job_id} drift={plan.drift[:5]}")
             if plan.verb is Verb.HOLD_INVALID:
                 return
-            body_settings = desired_with_owner(desired, uid, OWNER_TAG)
             job_id = observed.job_id
+            after, applied = plan.report, None
             if plan.verb is Verb.CREATE:
                 job_id = await asyncio.to_thread(jobs.create, client, body_settings)
+                after, applied = DriftReport(), write_only_values(body_settings)
                 if plan.recreate:
                     kopf.warn(
                         body,
@@ -129,13 +142,25 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
                 conds = st.in_sync(job_id, recreated=plan.recreate)
             elif plan.verb is Verb.RESET:
                 assert job_id is not None
-                await asyncio.to_thread(jobs.reset, client, job_id, body_settings)
                 corrected = [] if plan.spec_changed else plan.drift
                 if corrected:
+                    kopf.warn(body, reason="DriftDetected", message=f"job {job_id} drifted: {', '.join(corrected[:5])}")
+                applied = write_only_values(body_settings)
+                after, attempts = await _reset_and_verify(client, job_id, body_settings, observed.owner, applied)
+                metrics.record_drift_correction("converged" if after.in_sync else "not_converging")
+                if not after.in_sync:
+                    kopf.warn(
+                        body,
+                        reason="DriftNotConverging",
+                        message=f"job {job_id} still differs after {attempts} resets: {', '.join(after.paths[:5])}",
+                    )
+                    conds = st.not_converging(job_id, after.paths, attempts)
+                elif corrected:
                     kopf.info(body, reason="DriftCorrected", message=f"reset job {job_id}: {', '.join(corrected[:5])}")
+                    conds = st.in_sync(job_id, corrected=corrected)
                 else:
                     kopf.info(body, reason="JobReset", message=f"reset job {job_id} to generation {generation}")
-                conds = st.in_sync(job_id, corrected=corrected)
+                    conds = st.in_sync(job_id)
             elif plan.verb is Verb.REPORT_DRIFT:
                 assert job_id is not None
                 if not _already_reported(status, plan.drift):
@@ -143,14 +168,22 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
                         body, reason="DriftDetected", message=f"job {job_id} drifted: {', '.join(plan.drift[:5])}"
                     )
                 conds = st.drift_reported(job_id, plan.drift)
+            elif plan.verb is Verb.HOLD_NOT_CONVERGING:
+                assert job_id is not None
+                conds = st.not_converging(job_id, plan.drift, MAX_CORRECTION_ATTEMPTS)
             else:
                 assert job_id is not None
-                conds = st.in_sync(job_id)
+                drifted = find_condition(status.get("conditions"), ConditionType.DRIFTED)
+                if drifted and drifted.get("status") == "True":
+                    kopf.info(body, reason="DriftResolved", message=f"job {job_id} matches spec.settings again")
+                    conds = st.drift_resolved(job_id)
+                else:
+                    conds = st.in_sync(job_id)
         except Exception as err:
             _on_api_error(err, patch, body, retry, job_exists)
             return
     assert job_id is not None
-    reported = plan.drift if plan.verb is Verb.REPORT_DRIFT else []
+    metrics.record_drift(namespace, meta["name"], len(after.items))
     _write(
         patch,
         body,
@@ -158,13 +191,25 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
         jobId=job_id,
         jobUrl=job_url(ws.host, job_id),
         observedGeneration=generation,
-        drift={
-            "detected": bool(reported),
-            "count": len(reported),
-            "paths": reported[:MAX_DRIFT_PATHS],
-            "lastCheckedTime": rfc3339(dt.datetime.now(dt.UTC)),
-        },
+        drift=drift_status(after, dt.datetime.now(dt.UTC), applied),
     )
+
+
+async def _reset_and_verify(
+    client: WorkspaceClient, job_id: int, settings: Mapping[str, Any], owner: str | None, applied: Mapping[str, Any]
+) -> tuple[DriftReport, int]:
+    """``jobs/reset``, re-read, compare; again while paths remain, at most MAX_CORRECTION_ATTEMPTS times.
+
+    Returns the report of the last read (empty = converged) and the number of resets made.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        await asyncio.to_thread(jobs.reset, client, job_id, settings)
+        live = await asyncio.to_thread(jobs.get_settings, client, job_id)
+        report = compare(settings, live, owner=owner, applied_write_only=applied)
+        if correction_step(attempt, report.paths) is not CorrectionStep.RETRY:
+            return report, attempt
 
 
 def _already_reported(status: Mapping[str, Any], paths: list[str]) -> bool:

@@ -12,9 +12,10 @@ from enum import StrEnum
 from typing import Any
 
 from controller.api.models import DeletionPolicy, DriftPolicy
-from controller.reconcile.compare import drift_paths
 from controller.reconcile.conditions import find_condition
+from controller.reconcile.drift import DriftReport, compare
 from controller.reconcile.reasons import ConditionType, Reason
+from controller.reconcile.report import applied_write_only, held_not_converging
 
 
 class Verb(StrEnum):
@@ -25,6 +26,7 @@ class Verb(StrEnum):
     NOTHING = "nothing"
     REPORT_DRIFT = "report-drift"
     HOLD_INVALID = "hold-invalid"
+    HOLD_NOT_CONVERGING = "hold-not-converging"
 
 
 @dataclass(frozen=True)
@@ -32,20 +34,24 @@ class Observation:
     """What the workspace says. ``live`` is the job's settings (all pages merged), None when no job exists.
 
     ``job_id`` is the id the job was found under (from ``status.jobId`` or the owner tag), or None.
+    ``owner``: the job's creator when the read said (the server's default ``run_as``), else None.
     """
 
     job_id: int | None
     live: Mapping[str, Any] | None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The decision: ``verb`` plus why (``drift`` paths, whether this re-creates a job deleted out of band)."""
+    """The decision: ``verb`` plus why (``drift`` paths and the full ``report``, whether this re-creates a
+    job deleted out of band)."""
 
     verb: Verb
     drift: list[str] = field(default_factory=list)
     recreate: bool = False
     spec_changed: bool = False
+    report: DriftReport = field(default_factory=DriftReport)
 
 
 def held_invalid(status: Mapping[str, Any], generation: int) -> bool:
@@ -71,21 +77,32 @@ def decide(
 
     * the generation was refused as invalid before → ``HOLD_INVALID`` (no call to Databricks);
     * no job → ``CREATE`` (``recreate`` when status had a job id: it was deleted in the workspace);
-    * job in sync → ``NOTHING``;
-    * differs and the spec changed since last observed, or policy ``Correct`` → ``RESET``;
-    * differs under policy ``Report`` → ``REPORT_DRIFT``.
+    * job in sync (write-only fields compared with what was last applied) → ``NOTHING``, even
+      after a spec change that changes nothing on the job;
+    * differs and the spec changed since last observed → ``RESET``, whatever the policy;
+    * differs under policy ``Report`` → ``REPORT_DRIFT``;
+    * differs at exactly the paths a correction of this generation already failed to fix →
+      ``HOLD_NOT_CONVERGING`` (no reset loop);
+    * differs under ``Correct`` → ``RESET``.
+
+    ``desired`` is what would be sent (owner tag included), compared as is.
     """
     spec_changed = status.get("observedGeneration") != generation
     if held_invalid(status, generation):
         return Plan(Verb.HOLD_INVALID, spec_changed=spec_changed)
     if observed.live is None:
         return Plan(Verb.CREATE, recreate=status.get("jobId") is not None, spec_changed=spec_changed)
-    paths = drift_paths(desired, observed.live)
-    if not paths:
-        return Plan(Verb.NOTHING, spec_changed=spec_changed)
-    if spec_changed or drift_policy is DriftPolicy.CORRECT:
-        return Plan(Verb.RESET, drift=paths, spec_changed=spec_changed)
-    return Plan(Verb.REPORT_DRIFT, drift=paths, spec_changed=spec_changed)
+    report = compare(desired, observed.live, owner=observed.owner, applied_write_only=applied_write_only(status))
+    paths = report.paths
+    if report.in_sync:
+        return Plan(Verb.NOTHING, spec_changed=spec_changed, report=report)
+    if spec_changed:
+        return Plan(Verb.RESET, drift=paths, spec_changed=True, report=report)
+    if drift_policy is DriftPolicy.REPORT:
+        return Plan(Verb.REPORT_DRIFT, drift=paths, report=report)
+    if held_not_converging(status, generation, paths):
+        return Plan(Verb.HOLD_NOT_CONVERGING, drift=paths, report=report)
+    return Plan(Verb.RESET, drift=paths, report=report)
 
 
 def decide_delete(job_id: int | None, deletion_policy: DeletionPolicy) -> bool:

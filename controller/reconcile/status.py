@@ -43,6 +43,29 @@ def drift_reported(job_id: int, paths: list[str]) -> list[Condition]:
     ]
 
 
+def not_converging(job_id: int, paths: list[str], attempts: int) -> list[Condition]:
+    """driftPolicy Correct gave up: resets did not make the job match; no further reset for these paths."""
+    message = (
+        f"job {job_id} still differs from spec.settings at {_paths(paths)} after {attempts} resets; not retrying "
+        "until the spec or the drift changes (a field the workspace keeps or rewrites: set it explicitly in "
+        "spec.settings, e.g. run_as, or use driftPolicy Report)"
+    )
+    return [
+        Condition(ConditionType.READY, "True", Reason.JOB_AVAILABLE, f"Databricks job {job_id} exists"),
+        Condition(ConditionType.SYNCED, "False", Reason.DRIFT_NOT_CONVERGING, message),
+        Condition(ConditionType.DRIFTED, "True", Reason.DRIFT_NOT_CONVERGING, message),
+    ]
+
+
+def drift_resolved(job_id: int) -> list[Condition]:
+    """Drift reported earlier is gone without the controller resetting the job."""
+    return [
+        Condition(ConditionType.READY, "True", Reason.JOB_AVAILABLE, f"Databricks job {job_id} exists"),
+        Condition(ConditionType.SYNCED, "True", Reason.UP_TO_DATE, f"job {job_id} matches spec.settings"),
+        Condition(ConditionType.DRIFTED, "False", Reason.DRIFT_RESOLVED, "the live job matches spec.settings again"),
+    ]
+
+
 def failed(reason: Reason, message: str, *, job_exists: bool) -> list[Condition]:
     """Synced False for ``reason``; Ready False too unless a job already exists and keeps running."""
     conds = [Condition(ConditionType.SYNCED, "False", reason, message)]

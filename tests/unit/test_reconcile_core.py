@@ -96,7 +96,8 @@ def _plan(
     live: dict[str, Any] | None, status: dict[str, Any], policy: DriftPolicy = DriftPolicy.CORRECT, generation: int = 1
 ) -> Verb:
     observed = Observation(job_id=7 if live is not None else None, live=live)
-    return decide(DESIRED, observed, status=status, generation=generation, drift_policy=policy).verb
+    desired = desired_with_owner(DESIRED, "uid-1", OWNER_TAG)
+    return decide(desired, observed, status=status, generation=generation, drift_policy=policy).verb
 
 
 def test_decisions() -> None:
@@ -105,8 +106,11 @@ def test_decisions() -> None:
     assert _plan(live_of(DESIRED), synced) is Verb.NOTHING
     assert _plan(live_of(DESIRED, max_concurrent_runs=3), synced) is Verb.RESET
     assert _plan(live_of(DESIRED, max_concurrent_runs=3), synced, DriftPolicy.REPORT) is Verb.REPORT_DRIFT
-    # A spec change is always applied, whatever the drift policy.
+    # A spec change is always applied, whatever the drift policy; one that changes nothing is not.
     assert _plan(live_of(DESIRED, max_concurrent_runs=3), synced, DriftPolicy.REPORT, generation=2) is Verb.RESET
+    assert _plan(live_of(DESIRED), synced, generation=2) is Verb.NOTHING
+    # The owner marker removed in the workspace is drift too: it is what prevents a second job.
+    assert _plan(live_of(DESIRED, tags={}), synced) is Verb.RESET
 
 
 def test_job_gone_from_workspace_is_recreated() -> None:
