@@ -21,6 +21,12 @@ install: $(STAMP)
 control-plane:
 	bash hack/build-control-plane.sh
 
+.PHONY: clients
+# Real Databricks clients the integration tier drives against the emulator (old SDK, legacy CLI, Go SDK
+# driver) and the official Jobs 2.1 OpenAPI document, cached in ~/.cache/dbjobs/clients.
+clients:
+	bash hack/build-clients.sh
+
 lint: install
 	$(VENV)/bin/ruff check controller tests
 	$(VENV)/bin/ruff format --check controller tests
@@ -34,14 +40,14 @@ importlint: install
 test-unit: install
 	$(VENV)/bin/pytest -m unit -q
 
-test-integration: install
+test-integration: install clients
 	$(VENV)/bin/pytest -m integration -q
 
 test-e2e: install control-plane
 	$(VENV)/bin/pytest -m e2e -q
 
 # The README's test command: static checks, then every tier.
-test: install control-plane lint typecheck importlint
+test: install control-plane clients lint typecheck importlint
 	$(VENV)/bin/pytest -q --durations=15
 
 demo: install control-plane

@@ -9,6 +9,7 @@ Stands alone: nothing here imports the controller's reconcile, handlers or datab
 """
 
 from controller.testing.emulator.clock import ManualClock, SystemClock
+from controller.testing.emulator.config import EmulatorConfig
 from controller.testing.emulator.errors import ApiError, JobDoesNotExist, RunDoesNotExist
 from controller.testing.emulator.runs import RunTiming
 from controller.testing.emulator.server import EmulatorServer, serve_forever
@@ -16,6 +17,7 @@ from controller.testing.emulator.workspace import Workspace
 
 __all__ = [
     "ApiError",
+    "EmulatorConfig",
     "EmulatorServer",
     "JobDoesNotExist",
     "ManualClock",

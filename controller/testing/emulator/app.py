@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -75,6 +76,12 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     ws = request.app[WORKSPACE]
     response = await _answer(request, handler, token=request.app[TOKEN], workspace=ws)
     ws.record_request(request.method, request.path, response.status)
+    if ws.captured is not None and isinstance(response, web.Response) and response.body is not None:
+        try:
+            body = json.loads(bytes(response.body))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            body = None
+        ws.record_response(request.method, request.path, response.status, body)
     return response
 
 

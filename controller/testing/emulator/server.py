@@ -15,6 +15,7 @@ from aiohttp import web
 
 from controller.testing.emulator.app import build_app
 from controller.testing.emulator.clock import Clock
+from controller.testing.emulator.config import EmulatorConfig
 from controller.testing.emulator.runs import RunTiming
 from controller.testing.emulator.workspace import DEFAULT_USER, Workspace
 
@@ -30,7 +31,7 @@ class EmulatorServer:
     Usable as a context manager or through :meth:`start` / :meth:`stop`. ``url`` is
     ``"http://HOST:PORT"`` once started. Keyword-only extras: ``user_name`` (identity behind the
     token), ``clock`` (e.g. ``ManualClock``), ``run_timing`` (run phase lengths in ms), ``seed``
-    (reproducible IDs).
+    (reproducible IDs), ``config`` (:class:`EmulatorConfig`: §10 switches and §4.5 limits).
     """
 
     def __init__(
@@ -44,12 +45,13 @@ class EmulatorServer:
         clock: Clock | None = None,
         run_timing: RunTiming | None = None,
         seed: int | None = None,
+        config: EmulatorConfig | None = None,
     ) -> None:
         self.token = token
         self.host = host
         self.port = port
         self.workspace = Workspace(
-            user_name=user_name, clock=clock, run_timing=run_timing, state_file=state_file, seed=seed
+            user_name=user_name, clock=clock, run_timing=run_timing, state_file=state_file, seed=seed, config=config
         )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from controller.testing.emulator.errors import invalid
+from controller.testing.emulator.validation_blocks import check_blocks
 
 Settings = dict[str, Any]
 
@@ -102,6 +103,7 @@ def check_fields(settings: Settings) -> None:
         if len(tags) > MAX_TAGS:
             raise invalid(f"tags: at most {MAX_TAGS} tags are allowed, got {len(tags)}.")
     _check_run_as(settings)
+    check_blocks(settings)
 
 
 def _check_task(task: Settings, path: str) -> None:

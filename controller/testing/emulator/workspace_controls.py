@@ -32,6 +32,8 @@ class ControlsMixin:
     config: EmulatorConfig
     throttle: Throttle
     _creations: deque[int]
+    #: ``(method, path, status, body)`` of every JSON answer while capture is on (None: off).
+    captured: list[tuple[str, str, int, Any]] | None = None
 
     def now_ms(self) -> int:
         raise NotImplementedError
@@ -88,6 +90,17 @@ class ControlsMixin:
         """Let hung requests be handled and drop hangs not yet used."""
         with self._lock:
             self.throttle.release_hangs()
+
+    def capture_responses(self, enabled: bool = True) -> None:
+        """Start (clearing earlier captures) or stop keeping the JSON body of every API answer in
+        :attr:`captured` — what the OpenAPI conformance test validates."""
+        with self._lock:
+            self.captured = [] if enabled else None
+
+    def record_response(self, method: str, path: str, status: int, body: Any) -> None:
+        with self._lock:
+            if self.captured is not None:
+                self.captured.append((method.upper(), path, status, body))
 
     # ---- Quotas (§4.5) -----------------------------------------------------------------------------
 
