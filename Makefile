@@ -27,6 +27,11 @@ control-plane:
 clients:
 	bash hack/build-clients.sh
 
+# Regenerate crds/ from the pinned databricks-sdk (tests/unit/test_crd_generation.py fails when it is stale).
+.PHONY: crds
+crds: install
+	$(PY) -m controller.api.crdgen
+
 lint: install
 	$(VENV)/bin/ruff check controller tests
 	$(VENV)/bin/ruff format --check controller tests

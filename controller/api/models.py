@@ -44,6 +44,25 @@ class WorkspaceRef(_Model):
     name: str = Field(min_length=1)
 
 
+class HealthPolicy(_Model):
+    """``spec.healthPolicy``: when runs make the job unhealthy (condition ``RunHealthy``).
+
+    Defaults live here, not in the CRD: one failure is unhealthy, a missed schedule counts, no duration
+    limit, and run health does not affect ``Ready``.
+    """
+
+    consecutive_failures: int = Field(default=1, ge=1, alias="consecutiveFailures")
+    missed_schedule_counts: bool = Field(default=True, alias="missedScheduleCounts")
+    max_run_duration_seconds: int | None = Field(default=None, ge=1, alias="maxRunDurationSeconds")
+    affects_ready: bool = Field(default=False, alias="affectsReady")
+
+
+class Adopt(_Model):
+    """``spec.adopt``: take over the existing Databricks job ``jobId`` instead of creating one."""
+
+    job_id: int = Field(ge=1, alias="jobId")
+
+
 class DatabricksJobSpec(_Model):
     """``DatabricksJob.spec``.
 
@@ -56,6 +75,9 @@ class DatabricksJobSpec(_Model):
     settings: dict[str, Any] = Field(default_factory=dict)
     drift_policy: DriftPolicy = Field(default=DriftPolicy.CORRECT, alias="driftPolicy")
     deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.DELETE, alias="deletionPolicy")
+    paused: bool = False
+    health_policy: HealthPolicy = Field(default_factory=HealthPolicy, alias="healthPolicy")
+    adopt: Adopt | None = None
 
 
 class SecretKeyRef(_Model):

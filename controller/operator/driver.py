@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from controller.api.models import DatabricksJobSpec, DeletionPolicy
+from controller.api.validate import validate_settings
 from controller.databricks import jobs
 from controller.databricks.client import job_url, workspace_client
 from controller.databricks.errors import ErrorKind, classify
@@ -105,6 +106,12 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
         return
     if held_invalid(status, generation):
         # This generation was refused already; the next spec change gets a new attempt.
+        return
+    if problems := validate_settings(spec.settings):  # what admission cannot check; before any Databricks call
+        message = "spec.settings is invalid: " + "; ".join(problems)
+        kopf.warn(body, reason="InvalidSpec", message=message)
+        conds = st.failed(Reason.INVALID_SPEC, message, job_exists=job_exists)
+        _write(patch, body, conds, observedGeneration=generation)
         return
     try:
         ws = await workspaces.resolve(namespace, spec.workspace_ref.name)

@@ -106,13 +106,14 @@ def condition(obj: Mapping[str, Any] | None, ctype: str) -> Mapping[str, Any] | 
 def install_crds_and_rbac(admin: Kubectl, controller_user: str) -> None:
     """Apply our CRDs and the controller's ClusterRole, bind it to ``controller_user``, await the CRDs."""
     admin.apply(CRD_DIR, "--server-side")
-    admin(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/databricksjobs.dbjobs.io",
-        "crd/databricksworkspaces.dbjobs.io",
-    )
+    # Not `kubectl wait`: it fails outright while a just-created CRD has no status.conditions yet, which
+    # the large generated DatabricksJob CRD makes likely.
+    for crd in ("databricksjobs.dbjobs.io", "databricksworkspaces.dbjobs.io"):
+
+        def established(name: str = crd) -> bool:
+            return (condition(admin.get("crd", name), "Established") or {}).get("status") == "True"
+
+        wait_for(established, timeout=60, what=f"CRD {crd} Established")
     admin.apply(RBAC_FILE)
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",

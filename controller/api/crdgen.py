@@ -1,0 +1,198 @@
+"""Generate the CustomResourceDefinitions in ``crds/`` (``make crds`` / ``python -m controller.api.crdgen``).
+
+``spec.settings`` comes from the pinned databricks-sdk's ``JobSettings`` (:mod:`controller.api.sdkschema`)
+with the admission rules of :mod:`controller.api.rules`; the operator fields and ``status`` come from
+:mod:`controller.api.operatorschema`. Output is deterministic (declaration order, fixed YAML style), so
+``--check`` can fail CI when the committed files differ from what the code generates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+from databricks.sdk.service import jobs
+
+from controller.api import rules
+from controller.api.models import GROUP, JOB_PLURAL, VERSION, WORKSPACE_PLURAL
+from controller.api.operatorschema import operator_fields, printer_columns, status_schema
+from controller.api.sdkschema import SchemaBuilder
+
+Schema = dict[str, Any]
+CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
+JOB_FILE = f"{GROUP}_{JOB_PLURAL}.yaml"
+WORKSPACE_FILE = f"{GROUP}_{WORKSPACE_PLURAL}.yaml"
+
+
+def _refine_field(path: str, cls: type, name: str, schema: Schema) -> Schema:
+    extra = {**rules.PATH_LIMITS.get(path, {}), **rules.CLASS_FIELD_LIMITS.get((cls, name), {})}
+    key = rules.LIST_MAP_KEYS.get(path)
+    if key is not None:
+        extra |= {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
+    return {**schema, **extra}
+
+
+def _refine_object(path: str, cls: type, schema: Schema) -> Schema:
+    found = rules.class_rules(cls)
+    return {**schema, "x-kubernetes-validations": found} if found else schema
+
+
+def settings_schema() -> Schema:
+    """``spec.settings``: the SDK's JobSettings with limits, keyed lists and CEL rules."""
+    schema = SchemaBuilder(_refine_field, _refine_object).object_schema(jobs.JobSettings)
+    schema["description"] = (
+        "Jobs API JobSettings, spelled as the API spells it (snake_case), as sent to jobs/create and jobs/reset. "
+        f"Schema generated from databricks-sdk {metadata.version('databricks-sdk')}."
+    )
+    schema["x-kubernetes-validations"] = rules.settings_rules()
+    return schema
+
+
+def _crd(kind: str, plural: str, short: list[str], columns: list[Schema], root: Schema) -> Schema:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short,
+                "categories": ["databricks"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
+def _root(description: str, spec: Schema, status: Schema) -> Schema:
+    return {
+        "type": "object",
+        "description": description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": "APIVersion of this object: dbjobs.io/v1alpha1."},
+            "kind": {"type": "string", "description": "Kind of this object."},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
+
+
+def job_crd() -> Schema:
+    """The DatabricksJob CRD."""
+    spec = {
+        "type": "object",
+        "description": "The desired job: Jobs API settings plus how dbjobs manages the job.",
+        "required": ["workspaceRef", "settings"],
+        "properties": {**operator_fields(), "settings": settings_schema()},
+    }
+    root = _root(
+        "A Databricks job whose settings are kept in Git and reconciled against a workspace by dbjobs.",
+        spec,
+        status_schema(),
+    )
+    return _crd("DatabricksJob", JOB_PLURAL, ["dbjob", "dbjobs"], printer_columns(), root)
+
+
+def workspace_crd() -> Schema:
+    """The DatabricksWorkspace CRD."""
+    secret_ref = {
+        "type": "object",
+        "description": "A Secret in the same namespace holding a personal access token.",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "description": "Secret name."},
+            "key": {"type": "string", "description": "Key in the Secret (default: token)."},
+        },
+    }
+    spec = {
+        "type": "object",
+        "description": "Where the workspace is and how dbjobs authenticates to it.",
+        "required": ["host", "tokenSecretRef"],
+        "properties": {
+            "host": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Workspace URL, e.g. https://dbc-1234.cloud.databricks.com.",
+            },
+            "tokenSecretRef": secret_ref,
+        },
+    }
+    status = {
+        "type": "object",
+        "description": "Reserved for the controller.",
+        "x-kubernetes-preserve-unknown-fields": True,
+    }
+    columns = [
+        {"name": "Host", "type": "string", "jsonPath": ".spec.host"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    root = _root("A Databricks workspace that DatabricksJobs in the same namespace may use.", spec, status)
+    return _crd("DatabricksWorkspace", WORKSPACE_PLURAL, ["dbws"], columns, root)
+
+
+def render(crd: Schema, header: str) -> str:
+    """Deterministic YAML text of ``crd`` under a comment ``header``."""
+    body = yaml.safe_dump(crd, sort_keys=False, width=120, allow_unicode=True)
+    return "".join(f"# {line}\n" for line in header.splitlines()) + body
+
+
+def generate() -> dict[str, str]:
+    """``{file name: text}`` of every CRD file."""
+    note = "Generated by `make crds` (python -m controller.api.crdgen); do not edit by hand."
+    return {
+        JOB_FILE: render(
+            job_crd(),
+            "DatabricksJob: a Databricks job (Jobs API JobSettings) kept in Git and reconciled by dbjobs.\n"
+            f"spec.settings is generated from databricks-sdk {metadata.version('databricks-sdk')}. {note}",
+        ),
+        WORKSPACE_FILE: render(
+            workspace_crd(),
+            f"DatabricksWorkspace: where a Databricks workspace is and how dbjobs authenticates.\n{note}",
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the CRDs into ``--out`` (default ``crds/``); with ``--check`` only compare and exit 1 on a difference."""
+    parser = argparse.ArgumentParser(prog="python -m controller.api.crdgen", description=main.__doc__)
+    parser.add_argument("--out", type=Path, default=CRD_DIR)
+    parser.add_argument("--check", action="store_true", help="exit 1 if the files differ from what would be written")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in generate().items():
+        path = args.out / name
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == text:
+            continue
+        stale.append(name)
+        if not args.check:
+            path.write_text(text, encoding="utf-8")
+    if args.check and stale:
+        print(f"CRDs out of date, run `make crds`: {', '.join(stale)}", file=sys.stderr)
+        return 1
+    print(("out of date: " if args.check else "written: ") + (", ".join(stale) or "none"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
