@@ -6,6 +6,7 @@ does not pay for kopf and the Kubernetes client):
 * ``dbjobs run``       run the operator (kopf) against the cluster in KUBECONFIG / in-cluster config.
 * ``dbjobs emulator``  serve the Databricks Jobs API emulator on loopback.
 * ``dbjobs convert``   turn job definitions as people keep them into DatabricksJob manifests.
+* ``dbjobs diff``      compare desired settings with a live job, as the controller does (exit 0/1/2).
 * ``dbjobs demo``      the end-to-end demo (local control plane + emulator + controller).
 
 Exit codes follow the subcommand; usage errors exit 2 (argparse convention).
@@ -48,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--workspace-ref", default="default", help="spec.workspaceRef.name (default: default)")
     conv.add_argument("--target", default=None, help="bundle target whose overrides apply")
 
+    diff = sub.add_parser("diff", help="show where a live job differs from the desired settings")
+    diff.add_argument("desired", help="JobSettings or a DatabricksJob manifest (JSON or YAML)")
+    diff.add_argument("live", help="JobSettings or a jobs/get response (JSON or YAML)")
+    diff.add_argument("--output", "-o", choices=["text", "json"], default="text")
+
     demo = sub.add_parser("demo", help="run the end-to-end demo on a local control plane")
     demo.add_argument(
         "--corpus", default=None, help="directory of real job definitions (default: ../shared/corpus/jobs)"
@@ -76,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             workspace_ref=args.workspace_ref,
             target=args.target,
         )
+    if args.command == "diff":
+        from controller.gitops.diff import diff_main
+
+        return diff_main(args.desired, args.live, output=args.output)
     if args.command == "demo":
         from controller.testing.demo import run_demo
 

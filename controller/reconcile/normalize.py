@@ -86,20 +86,19 @@ def _dicts(value: Any) -> list[Json]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+#: Objects whose absence means the same as empty, so a default inside them may create them (both
+#: sides alike). Others (``schedule``, ``spark_jar_task``...) mean something by being there.
+_CREATABLE = frozenset({"notification_settings", "email_notifications", "spark_conf", "spark_env_vars"})
+
+
 def _apply_defaults(node: Json, scope: Scope) -> None:
     for rule in rules_of(Kind.DEFAULT, scope):
         parts = split_field(rule.field)
+        if len(parts) == 2 and parts[0] in _CREATABLE and not isinstance(node.get(parts[0]), dict):
+            node[parts[0]] = {}
         parent = _parent(node, parts)
-        if parent is None:
-            continue
-        leaf = parts[-1]
-        if rule.value is False or parts[0] in _MAP_FIELDS:
-            # false == absent (D39) and legacy map entries (D23): dropped when equal, so a missing
-            # parent on the other side does not matter.
-            if leaf in parent and parent[leaf] == rule.value:
-                del parent[leaf]
-        elif leaf not in parent:
-            parent[leaf] = copy.deepcopy(rule.value)
+        if parent is not None and parts[-1] not in parent:
+            parent[parts[-1]] = copy.deepcopy(rule.value)
 
 
 def _pop_write_only(node: Json, scope: Scope, prefix: str, out: dict[str, Any], condition_ok: bool = True) -> None:
@@ -157,13 +156,8 @@ def _cluster(cluster: Json, prefix: str, write_only: dict[str, Any]) -> None:
     if cluster.get("data_security_mode") in aliases:
         cluster["data_security_mode"] = aliases[cluster["data_security_mode"]]
     for rule in rules_of(Kind.CONDITIONAL, Scope.CLUSTER):
-        if rule.field == "num_workers" and rule.value == ZERO_UNLESS_AUTOSCALE:
-            if "autoscale" not in cluster:
-                cluster.setdefault("num_workers", 0)
-        elif str(rule.value).startswith(SAME_AS):
-            source = str(rule.value)[len(SAME_AS) :]
-            if source in cluster:
-                cluster.setdefault(rule.field, cluster[source])
+        if rule.field == "num_workers" and rule.value == ZERO_UNLESS_AUTOSCALE and "autoscale" not in cluster:
+            cluster.setdefault("num_workers", 0)
     if cluster.get("num_workers") == 0 and "autoscale" not in cluster:
         for block in ("aws_attributes", "azure_attributes", "gcp_attributes"):
             attrs = cluster.get(block)
@@ -269,6 +263,13 @@ def prune_server_chosen(desired: Json, live: Json) -> Json:
         want, have = _get(desired, list(path)), _get(out, list(path))
         if not isinstance(want, dict) or not isinstance(have, dict):
             continue
+        for rule in rules_of(Kind.CONDITIONAL, Scope.CLUSTER):
+            # "same as <field>" (D21): a live value equal to the live source field is the server's own
+            # fill, as long as desired leaves the field out; any other value is compared.
+            if str(rule.value).startswith(SAME_AS) and rule.field not in want:
+                source = str(rule.value)[len(SAME_AS) :]
+                if rule.field in have and have.get(rule.field) == have.get(source):
+                    del have[rule.field]
         for rule in rules_of(Kind.SERVER_CHOSEN, Scope.CLUSTER):
             chosen = _server_chosen(rule, want)
             if chosen is None:

@@ -63,7 +63,7 @@ def test_server_defaults_and_order_are_not_drift() -> None:
         ({"timeout_seconds": 60}, "timeout_seconds"),
         ({"schedule": {"quartz_cron_expression": "0 0 * * * ?", "timezone_id": "UTC"}}, "schedule"),
         ({"tags": {OWNER_TAG: "uid-1", "team": "x"}}, "tags"),
-        ({"email_notifications": {"on_failure": ["a@example.com"]}}, "email_notifications"),
+        ({"email_notifications": {"on_failure": ["a@example.com"]}}, "email_notifications.on_failure"),
     ],
 )
 def test_changed_job_fields_are_named(override: dict[str, Any], path: str) -> None:
