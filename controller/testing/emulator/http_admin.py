@@ -4,7 +4,8 @@ No authentication: the emulator listens on loopback and these routes exist only 
 demos. Errors use the same envelope as the API; a missing job is 404 ``RESOURCE_DOES_NOT_EXIST``.
 
 * ``GET  /_emulator/requests[?path_suffix=&method=]`` -> ``{"total": int, "count": int,
-  "counts": {"<METHOD> jobs/...": int}, "log": [[method, path, status], ...]}``
+  "counts": {"<METHOD> jobs/...": int}, "status_counts": {"<METHOD> jobs/...": {"<status>": int}},
+  "log": [[method, path, status], ...]}``
   (``total``: all Jobs requests; ``count``: those matching the filters)
 * ``GET  /_emulator/jobs`` -> ``{"job_ids": [int, ...]}`` (oldest first)
 * ``GET  /_emulator/jobs/{id}`` -> ``{"job_id": int, "settings": {...}}`` (all pages merged)
@@ -47,6 +48,7 @@ async def requests(request: web.Request) -> web.Response:
             "total": ws.request_count(),
             "count": ws.request_count(suffix, method),
             "counts": ws.request_counts(),
+            "status_counts": ws.request_status_counts(),
             "log": [list(entry) for entry in ws.request_log],
         }
     )

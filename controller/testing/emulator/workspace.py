@@ -184,6 +184,11 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
         with self._lock:
             return list(self._log.entries)
 
+    def request_status_counts(self) -> dict[str, dict[str, int]]:
+        """``{"GET jobs/get": {"200": n, "429": m}}`` over Jobs and job-permissions endpoints."""
+        with self._lock:
+            return self._log.counts_by_status()
+
     def request_counts(self) -> dict[str, int]:
         """``{"<METHOD> jobs/...": n}`` over Jobs endpoints, version prefix stripped."""
         with self._lock:
