@@ -16,10 +16,12 @@ from typing import Any
 import kopf
 
 from controller.api.models import GROUP, JOB_PLURAL, VERSION
-from controller.operator import driver, workspaces
+from controller.operator import driver, health, metrics, runnow, workspaces
 
 POLL_INTERVAL_SECONDS = float(os.environ.get("DBJOBS_POLL_INTERVAL_SECONDS", "60"))
 FINALIZER = "dbjobs.io/finalizer"
+#: Port of the Prometheus /metrics endpoint; unset or empty: not served.
+METRICS_PORT = os.environ.get("DBJOBS_METRICS_PORT", "")
 
 
 @kopf.on.startup()
@@ -34,6 +36,8 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     await asyncio.to_thread(workspaces.load_kube_config)
+    if METRICS_PORT:
+        metrics.serve(int(METRICS_PORT))
 
 
 @kopf.on.create(GROUP, VERSION, JOB_PLURAL)
@@ -41,21 +45,34 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, JOB_PLURAL)
 async def on_change(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any, **_: Any) -> None:
     """Created, spec changed, or found at operator start: reconcile now."""
-    await driver.reconcile(body, patch, retry, logger)
+    async with metrics.ReconcileTimer():
+        await driver.reconcile(body, patch, retry, logger)
 
 
 @kopf.timer(GROUP, VERSION, JOB_PLURAL, interval=POLL_INTERVAL_SECONDS, initial_delay=POLL_INTERVAL_SECONDS)
 async def periodic_check(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
-    """Re-read the live job: detect drift, re-create a job deleted in the workspace."""
+    """Re-read the live job: detect drift, re-create a job deleted in the workspace; then run health
+    (same patch, so the two never write conditions from different snapshots)."""
     if body["metadata"].get("deletionTimestamp"):
         return
-    await driver.reconcile(body, patch, int(kwargs.get("retry", 0)), logger)
+    try:
+        async with metrics.ReconcileTimer():
+            await driver.reconcile(body, patch, int(kwargs.get("retry", 0)), logger)
+    finally:
+        await health.check(body, patch, logger, interval_s=POLL_INTERVAL_SECONDS)
+
+
+@kopf.on.field(GROUP, VERSION, JOB_PLURAL, field=("metadata", "annotations", runnow.ANNOTATION))
+async def on_run_now(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    """The run-now annotation got a new value: start exactly one run for it."""
+    await runnow.trigger(body, patch, logger)
 
 
 @kopf.on.delete(GROUP, VERSION, JOB_PLURAL)
 async def on_delete(body: kopf.Body, retry: int, logger: Any, **_: Any) -> None:
     """Deleted: remove the Databricks job (per deletionPolicy) before kopf drops the finalizer."""
     await driver.delete(body, retry, logger)
+    metrics.forget_run_health(body["metadata"]["namespace"], body["metadata"]["name"])
 
 
 def run_operator(*, namespaces: list[str] | None, verbose: bool, liveness: str | None) -> int:

@@ -12,6 +12,8 @@ import threading
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 
+from controller.databricks.calls import instrument
+
 #: How long (seconds) the SDK may keep retrying one call before it raises.
 RETRY_TIMEOUT_SECONDS = 30
 #: Per-request HTTP timeout (seconds).
@@ -40,7 +42,7 @@ def workspace_client(host: str, token: str) -> WorkspaceClient:
                 product="dbjobs-controller",
                 product_version="0.1.0",
             )
-            client = WorkspaceClient(config=config)
+            client = instrument(WorkspaceClient(config=config))  # API request metrics
             _clients[key] = client
         return client
 

@@ -28,6 +28,7 @@ from controller.reconcile.compare import OWNER_TAG
 from controller.reconcile.conditions import Condition, find_condition, merge_conditions
 from controller.reconcile.decide import Observation, Verb, decide, decide_delete, desired_with_owner, held_invalid
 from controller.reconcile.drift import DriftReport, compare, write_only_values
+from controller.reconcile.health import gate_conditions
 from controller.reconcile.reasons import ConditionType, Reason
 from controller.reconcile.report import (
     MAX_CORRECTION_ATTEMPTS,
@@ -58,6 +59,7 @@ def backoff_seconds(retry: int) -> float:
 def _write(patch: kopf.Patch, body: kopf.Body, conds: list[Condition], **fields: Any) -> None:
     status = body.get("status") or {}
     generation = int(body["metadata"].get("generation") or 0)
+    conds = gate_conditions(conds, status, body.get("spec") or {})  # Ready may follow run health (issue 6)
     patch.status["conditions"] = merge_conditions(
         status.get("conditions"), conds, generation=generation, now=dt.datetime.now(dt.UTC)
     )

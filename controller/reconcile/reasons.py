@@ -16,6 +16,7 @@ class ConditionType(StrEnum):
     READY = "Ready"
     SYNCED = "Synced"
     DRIFTED = "Drifted"
+    RUN_HEALTHY = "RunHealthy"
 
 
 class Reason(StrEnum):
@@ -40,3 +41,11 @@ class Reason(StrEnum):
     # drift that went away without the controller resetting the job (Drifted False).
     DRIFT_NOT_CONVERGING = "DriftNotConverging"
     DRIFT_RESOLVED = "DriftResolved"
+    # RunHealthy (issue 6): what the job's recent runs say (controller/reconcile/health.py).
+    LAST_RUN_SUCCEEDED = "LastRunSucceeded"
+    RUNNING = "Running"
+    LAST_RUN_FAILED = "LastRunFailed"
+    CONSECUTIVE_FAILURES = "ConsecutiveFailures"
+    RUN_OVERDUE = "RunOverdue"
+    RUN_TOO_LONG = "RunTooLong"
+    NO_RUNS = "NoRuns"
