@@ -89,7 +89,7 @@ fi
 
 if ! ready "$GO_DIR"; then
   command -v go >/dev/null || { echo "error: Go is required to build the Go SDK driver (not found on PATH)" >&2; exit 1; }
-  log "Go SDK driver ($GO_DRIVER_SRC, databricks-sdk-go from the Go module proxy; cold: about 1-2 minutes)"
+  log "Go SDK driver ($GO_DRIVER_SRC, databricks-sdk-go from the Go module proxy; cold: about 3-4 minutes on 2 cores)"
   rm -rf "$GO_DIR"
   mkdir -p "$GO_DIR/src" "$GO_DIR/bin"
   cp "$GO_DRIVER_SRC/go.mod" "$GO_DRIVER_SRC/main.go" "$GO_DIR/src/"
