@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from typing import Any
 
 import kopf
@@ -72,7 +73,7 @@ async def on_run_now(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) 
 async def on_delete(body: kopf.Body, retry: int, logger: Any, **_: Any) -> None:
     """Deleted: remove the Databricks job (per deletionPolicy) before kopf drops the finalizer."""
     await driver.delete(body, retry, logger)
-    metrics.forget_run_health(body["metadata"]["namespace"], body["metadata"]["name"])
+    metrics.forget(body["metadata"]["namespace"], body["metadata"]["name"])
 
 
 def run_operator(*, namespaces: list[str] | None, verbose: bool, liveness: str | None) -> int:
@@ -81,6 +82,12 @@ def run_operator(*, namespaces: list[str] | None, verbose: bool, liveness: str |
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    try:
+        # kopf would retry a broken configuration forever; say what is wrong and stop instead.
+        workspaces.load_kube_config()
+    except Exception as err:
+        print(f"dbjobs run: no usable Kubernetes configuration (in-cluster or KUBECONFIG): {err}", file=sys.stderr)
+        return 2
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces or (),

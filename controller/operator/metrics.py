@@ -7,6 +7,9 @@ Names follow controller-runtime where a counterpart exists (``*_reconcile_total{
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 RECONCILE_TOTAL = Counter("dbjobs_reconcile_total", "Reconciles of DatabricksJobs by result.", ["result"])
@@ -24,11 +27,9 @@ def record_drift(namespace: str, name: str, count: int) -> None:
 
 def forget(namespace: str, name: str) -> None:
     """Drop the per-resource series of a deleted DatabricksJob."""
-    for gauge in (DRIFT_PATHS,):
-        try:
+    for gauge in (DRIFT_PATHS, RUN_CONSECUTIVE_FAILURES, RUN_LAST_SUCCESS, RUN_HEALTHY):
+        with contextlib.suppress(KeyError):  # never set for this resource
             gauge.remove(namespace, name)
-        except KeyError:
-            pass
 
 
 def serve(port: int, registry: CollectorRegistry = REGISTRY) -> None:
@@ -36,7 +37,6 @@ def serve(port: int, registry: CollectorRegistry = REGISTRY) -> None:
     start_http_server(port, registry=registry)
 
 
-# --- drift engine (issue 4) ----------------------------------------------------------------------
 DRIFT_CORRECTIONS = Counter(
     "dbjobs_drift_corrections_total",
     "Corrections of drift under driftPolicy Correct, by result (converged | not_converging).",
@@ -48,9 +48,6 @@ def record_drift_correction(result: str) -> None:
     """Count one correction (a bounded series of resets) that ended in ``result``."""
     DRIFT_CORRECTIONS.labels(result=result).inc()
 
-
-# --- run health (issue 6) ------------------------------------------------------------------------
-import time  # noqa: E402  (appended section; the module top belongs to the shared skeleton)
 
 API_REQUESTS = Counter(
     "dbjobs_databricks_requests_total",
@@ -91,15 +88,6 @@ def record_run_health(namespace: str, name: str, *, consecutive_failures: int, l
     if last_success is not None:
         RUN_LAST_SUCCESS.labels(namespace=namespace, name=name).set(1 if last_success else 0)
     RUN_HEALTHY.labels(namespace=namespace, name=name).set(1 if healthy else 0)
-
-
-def forget_run_health(namespace: str, name: str) -> None:
-    """Drop the run-health series of a deleted DatabricksJob."""
-    for gauge in (RUN_CONSECUTIVE_FAILURES, RUN_LAST_SUCCESS, RUN_HEALTHY):
-        try:
-            gauge.remove(namespace, name)
-        except KeyError:  # never set for this resource
-            continue
 
 
 class ReconcileTimer:
