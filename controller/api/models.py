@@ -53,6 +53,7 @@ class HealthPolicy(_Model):
 
     consecutive_failures: int = Field(default=1, ge=1, alias="consecutiveFailures")
     missed_schedule_counts: bool = Field(default=True, alias="missedScheduleCounts")
+    missed_schedule_grace_seconds: int | None = Field(default=None, ge=0, alias="missedScheduleGraceSeconds")
     max_run_duration_seconds: int | None = Field(default=None, ge=1, alias="maxRunDurationSeconds")
     affects_ready: bool = Field(default=False, alias="affectsReady")
 

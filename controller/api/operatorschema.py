@@ -43,11 +43,19 @@ def _obj(description: str, props: Schema, *, open_: bool = False, required: list
 def operator_fields() -> Schema:
     """``spec`` properties other than ``settings``."""
     return {
-        "workspaceRef": _obj(
-            "The DatabricksWorkspace (in this namespace) the job lives in. Required.",
-            {"name": _s("Name of a DatabricksWorkspace in the same namespace.", minLength=1, maxLength=253)},
-            required=["name"],
-        ),
+        "workspaceRef": {
+            **_obj(
+                "The DatabricksWorkspace (in this namespace) the job lives in. Required and immutable: to "
+                "move a job to another workspace, create a new DatabricksJob.",
+                {"name": _s("Name of a DatabricksWorkspace in the same namespace.", minLength=1, maxLength=253)},
+                required=["name"],
+            ),
+            # A changed reference would leave the old job running in the old workspace while status
+            # points at a new one; refusing the change keeps one resource = one job.
+            "x-kubernetes-validations": [
+                {"rule": "self == oldSelf", "message": "workspaceRef is immutable; create a new DatabricksJob"}
+            ],
+        },
         "driftPolicy": _s(
             "What to do when the live job differs from spec.settings: Correct (reset it to spec.settings; "
             "the default) or Report (record the difference in status.drift and leave the job as it is).",
@@ -72,6 +80,11 @@ def operator_fields() -> Schema:
                 "missedScheduleCounts": _b(
                     "Whether a scheduled run that did not start when the schedule says it should have makes "
                     "RunHealthy=False (reason RunOverdue). Default true."
+                ),
+                "missedScheduleGraceSeconds": _i(
+                    "How late (seconds) a scheduled run may start before it counts as missed. Default: half "
+                    "the schedule's period, at most 600.",
+                    minimum=0,
                 ),
                 "maxRunDurationSeconds": _i(
                     "A run taking longer than this many seconds makes RunHealthy=False. Unset: no limit.", minimum=1

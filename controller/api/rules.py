@@ -37,7 +37,8 @@ PATH_LIMITS: dict[str, Schema] = {
     "job_clusters": {"maxItems": 100},  # OpenAPI 2.1 maxItems
     "environments": {"maxItems": 100},  # (cost) no documented limit
     "environment_variables": {"maxItems": 10},  # SDK docstring
-    "tags": {"maxProperties": 25},  # docs: at most 25 tags
+    # docs: at most 25 tags; the controller adds its own dbjobs-uid owner tag, which leaves 24.
+    "tags": {"maxProperties": 24},
     "max_concurrent_runs": {"minimum": 0, "maximum": 1000},  # docs
     "timeout_seconds": {"minimum": 0},
     "schedule.quartz_cron_expression": {"pattern": CRON_SHAPE, "maxLength": 256},
@@ -111,6 +112,13 @@ def settings_rules() -> list[Schema]:
         {
             "rule": f"{_count(['schedule', 'continuous', 'trigger'])} <= 1",
             "message": "at most one of schedule, continuous and trigger may be set",
+        },
+        {
+            # The owner tag is the controller's (how a restarted controller finds its job); a user
+            # value would be overwritten silently.
+            "rule": "!has(self.tags) || !('dbjobs-uid' in self.tags)",
+            "message": "tags.dbjobs-uid is reserved for the controller's owner tag",
+            "fieldPath": ".tags",
         },
         {
             "rule": "!has(self.tasks) || self.tasks.all(t, !has(t.job_cluster_key) || "

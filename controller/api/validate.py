@@ -68,7 +68,7 @@ def dependency_problems(settings: Mapping[str, Any]) -> list[str]:
 
 def validate_settings(settings: Mapping[str, Any]) -> list[str]:
     """Every problem in ``settings`` (a JobSettings dict) that admission could not refuse; [] when valid."""
-    found: list[str] = []
+    found: list[str] = dependency_problems(settings)
     schedule = settings.get("schedule")
     if isinstance(schedule, Mapping):
         for field, message in check_schedule(schedule.get("quartz_cron_expression"), schedule.get("timezone_id")):

@@ -164,7 +164,7 @@ def test_invalid_manifest_is_refused_naming_the_field(dry: Kubectl, case: str, e
 CONTROLLER_CHECKED = [
     ("bad cron syntax", {"quartz_cron_expression": "0 0 25 * * ?", "timezone_id": "UTC"}, "quartz_cron_expression"),
     ("bad timezone", {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "Mars/Olympus"}, "timezone_id"),
-    # Refused by Databricks (one refused jobs/create, see controller/api/validate.py), never created.
+    # A CEL rule would be quadratic in 1000 tasks; the controller checks it (controller/api/validate.py).
     ("dangling depends_on", None, "depends_on"),
 ]
 
@@ -201,8 +201,7 @@ def test_what_the_schema_cannot_check_is_invalid_spec_without_a_databricks_write
     assert name not in names
     # The controller's own check, not a refused Databricks call (other namespaces' jobs keep the emulator's
     # request counters moving, so the message is the evidence here).
-    refused_by_databricks = "Databricks refused" in cond["message"]
-    assert refused_by_databricks is (schedule is None)
+    assert "Databricks refused" not in cond["message"]
 
 
 # ---- the real corpus ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from controller.api.models import DatabricksJobSpec
-from controller.api.validate import check_schedule, dependency_problems, validate_settings
+from controller.api.validate import check_schedule, validate_settings
 
 pytestmark = pytest.mark.unit
 
@@ -52,7 +52,7 @@ def test_unknown_timezones_are_refused(tz: Any) -> None:
 def test_validate_settings_paths() -> None:
     settings = _job(schedule={"quartz_cron_expression": "0 0 2 * *", "timezone_id": "Nowhere/City"})
     settings["tasks"].append({"task_key": "b", "depends_on": [{"task_key": "zz"}, {"task_key": "b"}]})
-    found = dependency_problems(settings) + validate_settings(settings)
+    found = validate_settings(settings)  # dependency problems included
     assert [f.split(":")[0] for f in found] == [
         "tasks[1].depends_on[0].task_key",
         "tasks[1].depends_on[1].task_key",
