@@ -7,6 +7,7 @@ the SDK may retry one call, so a reconcile surfaces ``ApiError`` instead of hang
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from databricks.sdk import WorkspaceClient
@@ -20,6 +21,7 @@ RETRY_TIMEOUT_SECONDS = 30
 HTTP_TIMEOUT_SECONDS = 30
 
 _lock = threading.Lock()
+_key_locks: dict[tuple[str, str], threading.Lock] = {}
 _clients: dict[tuple[str, str], WorkspaceClient] = {}
 
 
@@ -31,6 +33,10 @@ def workspace_client(host: str, token: str) -> WorkspaceClient:
     """
     key = (host.rstrip("/"), token)
     with _lock:
+        # One lock per (host, token): an unreachable workspace (whose construction waits out the
+        # host-metadata probe) must not hold up clients of other workspaces.
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:
         client = _clients.get(key)
         if client is None:
             config = Config(
@@ -45,6 +51,11 @@ def workspace_client(host: str, token: str) -> WorkspaceClient:
             client = instrument(WorkspaceClient(config=config))  # API request metrics
             _clients[key] = client
         return client
+
+
+async def workspace_client_async(host: str, token: str) -> WorkspaceClient:
+    """``workspace_client`` in a worker thread: constructing a client makes an HTTP request."""
+    return await asyncio.to_thread(workspace_client, host, token)
 
 
 def job_url(host: str, job_id: int) -> str:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from controller.api.models import DatabricksJobSpec, DeletionPolicy
 from controller.api.validate import validate_settings
 from controller.databricks import jobs
-from controller.databricks.client import job_url, workspace_client
+from controller.databricks.client import job_url, workspace_client_async
 from controller.databricks.errors import ErrorKind, classify
 from controller.operator import metrics, workspaces
 from controller.reconcile import status as st
@@ -40,6 +40,9 @@ from controller.reconcile.report import (
 )
 
 _locks: dict[str, asyncio.Lock] = {}
+#: The workspace each resource last reconciled against: a delete that arrives together with the
+#: deletion of its DatabricksWorkspace or Secret (Argo CD prune, namespace deletion) still reaches it.
+_last_workspace: dict[str, workspaces.Workspace] = {}
 #: Drift paths kept in status (the full count is in status.drift.count).
 MAX_DRIFT_PATHS = MAX_PATHS
 #: Retries of a delete whose workspace is gone before the finalizer is released (job orphaned).
@@ -122,16 +125,30 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
         raise kopf.TemporaryError(err.message, delay=backoff_seconds(retry)) from err
     except ApiException as err:
         raise kopf.TemporaryError(f"reading the workspace failed: {err.reason}", delay=backoff_seconds(retry)) from err
+    _last_workspace[uid] = ws
 
-    client = workspace_client(ws.host, ws.token)
+    client = await workspace_client_async(ws.host, ws.token)
     desired = spec.settings
     async with _lock(uid):
         try:
-            observed = await _observe(client, status, desired, uid)
+            adopt_id = spec.adopt.job_id if spec.adopt and status.get("jobId") is None else None
+            observed = await _observe(client, {"jobId": adopt_id} if adopt_id else status, desired, uid)
+            if adopt_id and observed.job_id != adopt_id:
+                message = f"spec.adopt.jobId {adopt_id} does not exist in the workspace"
+                conds = st.failed(Reason.ADOPT_TARGET_MISSING, message, job_exists=False)
+                _write(patch, body, conds, observedGeneration=generation)
+                return
             # What a create/reset sends, and what the live job is compared with: the owner tag and
             # explicit values wherever the server's own default could otherwise win (rules.py).
             body_settings = desired_with_owner(explicit_settings(desired, owner=observed.owner), uid, OWNER_TAG)
-            plan = decide(body_settings, observed, status=status, generation=generation, drift_policy=spec.drift_policy)
+            plan = decide(
+                body_settings,
+                observed,
+                status=status,
+                generation=generation,
+                drift_policy=spec.drift_policy,
+                paused=spec.paused,
+            )
             logger.info(f"plan: {plan.verb} job={observed.job_id} drift={plan.drift[:5]}")
             if plan.verb is Verb.HOLD_INVALID:
                 return
@@ -177,6 +194,11 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
                         body, reason="DriftDetected", message=f"job {job_id} drifted: {', '.join(plan.drift[:5])}"
                     )
                 conds = st.drift_reported(job_id, plan.drift)
+            elif plan.verb is Verb.HOLD_PAUSED:
+                conds = st.paused(job_id, plan.drift)
+                if job_id is None:
+                    _write(patch, body, conds, observedGeneration=generation)
+                    return
             elif plan.verb is Verb.HOLD_NOT_CONVERGING:
                 assert job_id is not None
                 conds = st.not_converging(job_id, plan.drift, MAX_CORRECTION_ATTEMPTS)
@@ -246,47 +268,71 @@ def _on_api_error(err: Exception, patch: kopf.Patch, body: kopf.Body, retry: int
 async def delete(body: kopf.Body, retry: int, logger: Any) -> None:
     """Delete the Databricks job (unless ``deletionPolicy: Orphan``), then let kopf drop the finalizer.
 
-    Transient failures raise ``kopf.TemporaryError`` so the finalizer stays and the delete is
-    retried; a job that is already gone counts as deleted. When the workspace or its Secret is
-    gone too, the delete is retried a few times and then the job is left (orphaned) with a
-    Warning event, so that deleting a namespace never hangs forever.
+    * Transient API failures (429, 5xx, network) raise ``kopf.TemporaryError``: the finalizer stays
+      and the delete is retried for as long as it takes; a job already gone counts as deleted.
+    * The workspace or its Secret deleted together with the job (Argo CD prune, namespace
+      deletion): the workspace this resource last reconciled against is used.
+    * No workspace can be reached and none is remembered, or the token is refused: when status
+      records no job, nothing was created and the finalizer goes at once; otherwise the delete is
+      retried ``DELETE_ATTEMPTS_WITHOUT_WORKSPACE`` times, then the job is left in the workspace
+      with a Warning event ``JobOrphaned`` (a delete must not hang forever on credentials).
     """
     meta = body["metadata"]
+    uid = meta["uid"]
     status = body.get("status") or {}
     spec_raw = body.get("spec") or {}
     policy = DeletionPolicy.ORPHAN if spec_raw.get("deletionPolicy") == "Orphan" else DeletionPolicy.DELETE
+    recorded = status.get("jobId")
+    if policy is DeletionPolicy.ORPHAN:
+        logger.info(f"leaving job {recorded} in the workspace (deletionPolicy Orphan)")
+        _forget(uid)
+        return
     ref = (spec_raw.get("workspaceRef") or {}).get("name", "")
     try:
         ws = await workspaces.resolve(meta["namespace"], ref)
     except (workspaces.WorkspaceError, ApiException) as err:
-        if retry + 1 >= DELETE_ATTEMPTS_WITHOUT_WORKSPACE:
-            kopf.warn(
-                body,
-                reason="JobOrphaned",
-                message=f"cannot reach the workspace to delete job {status.get('jobId')}: {err}",
-            )
+        remembered = _last_workspace.get(uid)
+        if remembered is None:
+            _give_up_delete(body, recorded, retry, f"cannot resolve the workspace: {err}")
+            _forget(uid)
             return
-        raise kopf.TemporaryError(f"cannot resolve the workspace: {err}", delay=backoff_seconds(retry)) from err
-    client = workspace_client(ws.host, ws.token)
-    async with _lock(meta["uid"]):
+        ws = remembered
+    client = await workspace_client_async(ws.host, ws.token)
+    async with _lock(uid):
         try:
-            job_id = status.get("jobId")
+            job_id = recorded
             if job_id is None:
                 job_id = await asyncio.to_thread(
                     jobs.find_owned,
                     client,
                     name=(spec_raw.get("settings") or {}).get("name"),
                     owner_tag=OWNER_TAG,
-                    uid=meta["uid"],
+                    uid=uid,
                 )
-            if not decide_delete(job_id, policy):
-                logger.info(f"leaving job {job_id} in the workspace (deletionPolicy {policy})")
-                return
-            assert job_id is not None
-            deleted = await asyncio.to_thread(jobs.delete, client, int(job_id))
-            logger.info(f"job {job_id} {'deleted' if deleted else 'was already gone'}")
+            if decide_delete(job_id, policy):
+                assert job_id is not None
+                deleted = await asyncio.to_thread(jobs.delete, client, int(job_id))
+                logger.info(f"job {job_id} {'deleted' if deleted else 'was already gone'}")
         except Exception as err:
-            if classify(err) is ErrorKind.GONE:
-                return
-            raise kopf.TemporaryError(f"deleting the job failed: {err}", delay=backoff_seconds(retry)) from err
-    _locks.pop(meta["uid"], None)
+            kind = classify(err)
+            if kind is ErrorKind.UNAUTHORIZED:
+                _give_up_delete(body, recorded, retry, f"Databricks refused the token: {err}")
+            elif kind is not ErrorKind.GONE:
+                raise kopf.TemporaryError(f"deleting the job failed: {err}", delay=backoff_seconds(retry)) from err
+    _forget(uid)
+
+
+def _give_up_delete(body: kopf.Body, job_id: Any, retry: int, why: str) -> None:
+    """Return (finalizer released) when nothing was recorded or attempts are used up; else raise to retry."""
+    if job_id is None:
+        kopf.info(body, reason="NothingToDelete", message=f"no Databricks job was recorded; {why}")
+        return
+    if retry + 1 >= DELETE_ATTEMPTS_WITHOUT_WORKSPACE:
+        kopf.warn(body, reason="JobOrphaned", message=f"job {job_id} is left in the workspace: {why}")
+        return
+    raise kopf.TemporaryError(why, delay=backoff_seconds(retry))
+
+
+def _forget(uid: str) -> None:
+    _locks.pop(uid, None)
+    _last_workspace.pop(uid, None)

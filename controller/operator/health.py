@@ -19,7 +19,7 @@ from typing import Any
 import kopf
 
 from controller.databricks import calls
-from controller.databricks.client import workspace_client
+from controller.databricks.client import workspace_client_async
 from controller.databricks.runs import RunObserver
 from controller.operator import metrics, runnow, workspaces
 from controller.reconcile import health
@@ -58,7 +58,7 @@ async def check(body: kopf.Body, patch: kopf.Patch, logger: Any, *, interval_s: 
     except Exception as err:  # reported by the drift driver
         logger.debug(f"run health skipped: {err}")
         return
-    client = workspace_client(ws.host, ws.token)
+    client = await workspace_client_async(ws.host, ws.token)
     observer = observer_for(ws.host, min_interval_s=interval_s * 0.8)
     wanted = _jobs.setdefault(ws.host, set())
     wanted.add(int(job_id))

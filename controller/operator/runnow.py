@@ -20,7 +20,7 @@ from typing import Any
 
 import kopf
 
-from controller.databricks.client import workspace_client
+from controller.databricks.client import workspace_client_async
 from controller.databricks.errors import ErrorKind, classify
 from controller.operator import workspaces
 from controller.reconcile.conditions import rfc3339
@@ -80,7 +80,7 @@ async def trigger(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
         kopf.warn(body, reason="RunNowRejected", message=str(err))
         return
     ws = await workspaces.resolve(meta["namespace"], (body.get("spec") or {}).get("workspaceRef", {}).get("name", ""))
-    client = workspace_client(ws.host, ws.token)
+    client = await workspace_client_async(ws.host, ws.token)
     token = idempotency_token(meta["uid"], value)
     try:
         run_id = await asyncio.to_thread(_run_now, client, int(job_id), token, params)

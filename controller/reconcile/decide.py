@@ -27,6 +27,7 @@ class Verb(StrEnum):
     REPORT_DRIFT = "report-drift"
     HOLD_INVALID = "hold-invalid"
     HOLD_NOT_CONVERGING = "hold-not-converging"
+    HOLD_PAUSED = "hold-paused"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def decide(
     status: Mapping[str, Any],
     generation: int,
     drift_policy: DriftPolicy,
+    paused: bool = False,
 ) -> Plan:
     """Decide what to do for one DatabricksJob.
 
@@ -85,8 +87,21 @@ def decide(
       ``HOLD_NOT_CONVERGING`` (no reset loop);
     * differs under ``Correct`` → ``RESET``.
 
+    With ``paused`` (``spec.paused``) a CREATE or RESET becomes ``HOLD_PAUSED``: nothing is
+    written to Databricks, the difference is only reported.
+
     ``desired`` is what would be sent (owner tag included), compared as is.
     """
+    plan = _decide(desired, observed, status=status, generation=generation, drift_policy=drift_policy)
+    if paused and plan.verb in (Verb.CREATE, Verb.RESET):
+        return Plan(Verb.HOLD_PAUSED, drift=plan.drift, spec_changed=plan.spec_changed, report=plan.report)
+    return plan
+
+
+def _decide(
+    desired: Mapping[str, Any], observed: Observation, *, status: Mapping[str, Any], generation: int,
+    drift_policy: DriftPolicy,
+) -> Plan:  # fmt: skip
     spec_changed = status.get("observedGeneration") != generation
     if held_invalid(status, generation):
         return Plan(Verb.HOLD_INVALID, spec_changed=spec_changed)

@@ -49,3 +49,7 @@ class Reason(StrEnum):
     RUN_OVERDUE = "RunOverdue"
     RUN_TOO_LONG = "RunTooLong"
     NO_RUNS = "NoRuns"
+    # spec.paused: the controller observes but changes nothing (Synced False while it differs).
+    PAUSED = "Paused"
+    # spec.adopt names a job that the workspace does not have.
+    ADOPT_TARGET_MISSING = "AdoptTargetMissing"

@@ -78,3 +78,19 @@ def _paths(paths: list[str]) -> str:
     shown = ", ".join(paths[:_MAX_PATHS_IN_MESSAGE])
     more = len(paths) - _MAX_PATHS_IN_MESSAGE
     return f"{shown} (+{more} more)" if more > 0 else shown
+
+
+def paused(job_id: int | None, paths: list[str]) -> list[Condition]:
+    """spec.paused: the controller made no change; Synced says what it would have done."""
+    if job_id is None:
+        message = "spec.paused is true: the job is not created until paused is false"
+        return [
+            Condition(ConditionType.READY, "False", Reason.PAUSED, message),
+            Condition(ConditionType.SYNCED, "False", Reason.PAUSED, message),
+        ]
+    message = f"spec.paused is true: job {job_id} differs from spec.settings at {_paths(paths)} and is left as is"
+    return [
+        Condition(ConditionType.READY, "True", Reason.JOB_AVAILABLE, f"Databricks job {job_id} exists"),
+        Condition(ConditionType.SYNCED, "False", Reason.PAUSED, message),
+        Condition(ConditionType.DRIFTED, "True", Reason.DRIFT_DETECTED, message),
+    ]

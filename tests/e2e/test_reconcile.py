@@ -146,9 +146,13 @@ def test_out_of_band_edit_is_corrected_by_default(
 def test_rejected_settings_give_invalid_spec_without_retry_storm(
     ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
 ) -> None:
+    # A dependency cycle passes admission and the controller's own checks; Databricks refuses it.
     bad = {
-        "name": "dangling",
-        "tasks": [{"task_key": "b", "depends_on": [{"task_key": "missing"}], "notebook_task": {"notebook_path": "/x"}}],
+        "name": "cyclic",
+        "tasks": [
+            {"task_key": "a", "depends_on": [{"task_key": "b"}], "notebook_task": {"notebook_path": "/a"}},
+            {"task_key": "b", "depends_on": [{"task_key": "a"}], "notebook_task": {"notebook_path": "/b"}},
+        ],
     }
     creates_before = emulator.workspace.request_count("jobs/create", "POST")
     ns.apply([job_manifest("rejected", bad)])
@@ -159,7 +163,7 @@ def test_rejected_settings_give_invalid_spec_without_retry_storm(
         return obj if cond and cond["reason"] == "InvalidSpec" else None
 
     obj = wait_for(invalid, timeout=60, what="Synced=False InvalidSpec")
-    assert "depends_on" in condition(obj, "Synced")["message"]  # type: ignore[index]
+    assert "cycle" in condition(obj, "Synced")["message"]  # type: ignore[index]
     assert "jobId" not in obj["status"]
 
     # Let several poll intervals pass, observed through a healthy job's drift checks in the same
@@ -176,8 +180,31 @@ def test_rejected_settings_give_invalid_spec_without_retry_storm(
     assert creates == 2  # one refused attempt for "rejected", one for "healthy"
 
     # Fixing the spec (a new generation) is retried at once.
-    ns.apply([job_manifest("rejected", notebook_job("dangling"))])
+    ns.apply([job_manifest("rejected", notebook_job("cyclic"))])
     await_synced(ns, controller, "rejected")
+
+
+def test_dangling_depends_on_is_invalid_spec_before_any_databricks_call(
+    ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
+) -> None:
+    # Admission cannot check depends_on against 1000 tasks within the CEL cost budget, so the
+    # controller checks it before calling Databricks.
+    dangling = {
+        "name": "dangling",
+        "tasks": [{"task_key": "b", "depends_on": [{"task_key": "missing"}], "notebook_task": {"notebook_path": "/x"}}],
+    }
+    ns.apply([job_manifest("dangling", dangling)])
+
+    def invalid() -> dict[str, Any] | None:
+        obj = ns.get("databricksjob", "dangling")
+        cond = condition(obj, "Synced")
+        return obj if cond and cond["reason"] == "InvalidSpec" else None
+
+    obj = wait_for(invalid, timeout=60, what="Synced=False InvalidSpec")
+    message = condition(obj, "Synced")["message"]  # type: ignore[index]
+    assert "tasks[0].depends_on[0].task_key" in message and "missing" in message
+    owned = [j for j in emulator.workspace.job_ids() if emulator.workspace.get_settings(j).get("name") == "dangling"]
+    assert owned == []
 
 
 def test_transient_api_errors_are_retried_with_api_error_reason(

@@ -159,3 +159,19 @@ def test_last_transition_time_changes_only_when_status_flips() -> None:
     assert same[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
     assert same[0]["observedGeneration"] == 2 and same[0]["message"] == "still ok"
     assert flipped[0]["lastTransitionTime"] == "2026-01-01T00:05:00Z"
+
+
+def test_paused_turns_writes_into_a_hold() -> None:
+    synced = {"jobId": 7, "observedGeneration": 1}
+    OWNED = desired_with_owner(DESIRED, "uid-1", OWNER_TAG)
+    drifted = live_of(DESIRED, max_concurrent_runs=3)
+    observed = Observation(job_id=7, live=drifted)
+    plan = decide(OWNED, observed, status=synced, generation=1, drift_policy=DriftPolicy.CORRECT, paused=True)
+    assert plan.verb is Verb.HOLD_PAUSED and plan.drift == ["max_concurrent_runs"]
+    plan = decide(OWNED, Observation(None, None), status={}, generation=1, drift_policy=DriftPolicy.CORRECT,
+                  paused=True)  # fmt: skip
+    assert plan.verb is Verb.HOLD_PAUSED
+    # Observing is not writing: an in-sync job stays NOTHING when paused.
+    plan = decide(OWNED, Observation(7, live_of(DESIRED)), status=synced, generation=1,
+                  drift_policy=DriftPolicy.CORRECT, paused=True)  # fmt: skip
+    assert plan.verb is Verb.NOTHING

@@ -1,0 +1,103 @@
+"""Lifecycle edges a platform team hits: prune with the workspace, pause, adopt, immutable workspaceRef."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.jobs import JobSettings, NotebookTask, Task
+
+from controller.testing.emulator import EmulatorServer
+from controller.testing.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def notebook_job(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "tasks": [{"task_key": "main", "notebook_task": {"notebook_path": "/x"}}], **extra}
+
+
+def synced_id(ns: Kubectl, name: str) -> int:
+    def ready() -> int | None:
+        obj = ns.get("databricksjob", name)
+        cond = condition(obj, "Synced")
+        return obj["status"]["jobId"] if obj and cond and cond["status"] == "True" else None  # type: ignore[no-any-return]
+
+    return wait_for(ready, timeout=60, what=f"{name} Synced with a job id")
+
+
+def test_prune_of_job_workspace_and_secret_together_still_deletes_the_job(
+    ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
+) -> None:
+    ns.apply([job_manifest("pruned", notebook_job("pruned"))])
+    job_id = synced_id(ns, "pruned")
+    # As Argo CD prunes a whole application: the workspace and its Secret go first, in one call.
+    ns("delete", "databricksworkspace", "default", "--wait=false")
+    ns("delete", "secret", "default-token", "--wait=false")
+    ns("delete", "databricksjob", "pruned", "--wait=false")
+    wait_for(lambda: ns.get("databricksjob", "pruned") is None, timeout=60, what="resource gone")
+    assert job_id not in emulator.workspace.job_ids()
+
+
+def test_resource_that_never_got_a_job_is_deleted_without_a_workspace(
+    ns: Kubectl, controller: ControllerProcess
+) -> None:
+    ns.apply([job_manifest("homeless", notebook_job("homeless"), workspace="no-such-workspace")])
+
+    def refused() -> bool:
+        cond = condition(ns.get("databricksjob", "homeless"), "Synced")
+        return bool(cond and cond["reason"] == "WorkspaceNotFound")
+
+    wait_for(refused, timeout=30, what="Synced=False WorkspaceNotFound")
+    ns("delete", "databricksjob", "homeless", "--wait=false")
+    wait_for(lambda: ns.get("databricksjob", "homeless") is None, timeout=30, what="finalizer released")
+
+
+def test_paused_makes_no_change_until_unpaused(
+    ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
+) -> None:
+    ns.apply([job_manifest("sleepy", notebook_job("sleepy"), paused=True)])
+
+    def held() -> bool:
+        cond = condition(ns.get("databricksjob", "sleepy"), "Synced")
+        return bool(cond and cond["reason"] == "Paused")
+
+    wait_for(held, timeout=30, what="Synced=False Paused")
+    assert [j for j in emulator.workspace.job_ids() if emulator.workspace.get_settings(j)["name"] == "sleepy"] == []
+
+    ns.apply([job_manifest("sleepy", notebook_job("sleepy"), paused=False)])
+    job_id = synced_id(ns, "sleepy")
+    assert emulator.workspace.get_settings(job_id)["name"] == "sleepy"
+
+
+def test_adopt_takes_over_an_existing_job(
+    ns: Kubectl, emulator: EmulatorServer, emulator_token: str, controller: ControllerProcess
+) -> None:
+    ui = WorkspaceClient(host=emulator.url, token=emulator_token, auth_type="pat")
+    existing = ui.jobs.create(
+        name="made-by-hand",
+        tasks=[Task(task_key="main", notebook_task=NotebookTask(notebook_path="/old"))],
+    ).job_id
+    assert existing is not None
+    ns.apply([job_manifest("adopter", notebook_job("adopted"), adopt={"jobId": existing})])
+
+    assert synced_id(ns, "adopter") == existing
+    live = emulator.workspace.get_settings(existing)
+    assert live["name"] == "adopted" and live["tasks"][0]["notebook_task"]["notebook_path"] == "/x"
+    ui.jobs.update(existing, new_settings=JobSettings(max_concurrent_runs=1))  # still a normal job
+
+
+def test_workspace_ref_cannot_change(ns: Kubectl, controller: ControllerProcess) -> None:
+    ns.apply([job_manifest("anchored", notebook_job("anchored"))])
+    synced_id(ns, "anchored")
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        ns.apply([job_manifest("anchored", notebook_job("anchored"), workspace="elsewhere")])
+    assert "workspaceRef is immutable" in err.value.stderr
+
+
+def test_owner_tag_is_reserved(ns: Kubectl) -> None:
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        ns.apply([job_manifest("spoof", notebook_job("spoof", tags={"dbjobs-uid": "abc"}))])
+    assert "dbjobs-uid is reserved" in err.value.stderr
