@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -43,7 +45,7 @@ from controller.testing.harness import (
 NAMESPACE = "dbjobs-demo"
 CONTROLLER_USER = "dbjobs-controller"
 MIN_CORPUS_JOBS = 10
-MAX_CORPUS_JOBS = 24
+MAX_CORPUS_JOBS = 40
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "jobs"
 
 
@@ -90,6 +92,25 @@ def _benign(warning: str) -> bool:
     return any(marker in warning for marker in _BENIGN_WARNINGS)
 
 
+def _apply_each(kubectl: Kubectl, manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply manifests one by one, as Argo CD syncs them; returns those the apiserver admitted.
+
+    A definition that only a deploy tool could complete (an unresolved ``${…}`` where the API
+    wants a number or an enum) is refused at admission, and the refusal names the field.
+    """
+    admitted = []
+    for manifest in manifests:
+        try:
+            kubectl.apply([manifest])
+        except subprocess.CalledProcessError as err:
+            lines = (err.stderr or "").strip().splitlines()
+            named = [line.strip() for line in lines if line.strip().startswith("* spec")] or lines[-1:] or ["refused"]
+            print(f"    refused at admission: {manifest['metadata']['name']}: {named[0][:220]}")
+            continue
+        admitted.append(manifest)
+    return admitted
+
+
 def _settled(kubectl: Kubectl, names: list[str]) -> dict[str, str] | None:
     listing = kubectl.get("databricksjobs") or {"items": []}
     states = {}
@@ -125,8 +146,9 @@ def run_demo(corpus: str | None = None) -> int:
             if corpus_dir.is_dir():
                 say(f"converting real job definitions from {corpus_dir} (dbjobs convert)")
                 real = corpus_manifests(corpus_dir)
-                print(f"    {len(real)} DatabricksJobs from {len({m['metadata']['name'][:4] for m in real})} files")
-                kubectl.apply(real)
+                real = _apply_each(kubectl, real)
+                files = len({m["metadata"]["name"][:4] for m in real})
+                print(f"    {len(real)} DatabricksJobs from {files} files applied")
             else:
                 print(f"    corpus not found at {corpus_dir}: only our own examples are shown")
 
@@ -153,11 +175,16 @@ def run_demo(corpus: str | None = None) -> int:
                 print(f"FAIL: fewer than {MIN_CORPUS_JOBS} real job definitions Synced")
                 return 1
 
-            ok = _out_of_band_edits(kubectl, emu.url, token)
-            print(kubectl("get", "dbjobs", "-o", "wide").stdout)
+            ok = _out_of_band_edits(kubectl, emu.url, token) and _run_on_demand(kubectl)
+            print(kubectl("get", "dbjobs").stdout)
+            print(kubectl("get", "dbjobs", "-o", "wide").stdout.splitlines()[0])
             if not ok:
                 return 1
-        say("demo complete: every DatabricksJob Synced, out-of-band edits detected")
+        say(
+            "demo complete: every DatabricksJob reconciled; the out-of-band edits were detected "
+            "(git-sourced stays DriftDetected on purpose: its driftPolicy is Report)"
+        )
+        shutil.rmtree(workdir, ignore_errors=True)
         return 0
     except (ControlPlaneError, MissingComponentError, TimeoutError) as err:
         print(f"FAIL: {err}", file=sys.stderr)
@@ -203,9 +230,24 @@ def _out_of_band_edits(kubectl: Kubectl, host: str, token: str) -> bool:
     live = ui.jobs.get(correct_id).settings
     restored = live is not None and (live.timeout_seconds or 0) == 0
     print(f"    controller reset the job: timeout_seconds back to {live.timeout_seconds if live else '?'}")
-    print(
-        kubectl(
-            "get", "events", "--field-selector", "involvedObject.kind=DatabricksJob", "--sort-by=.lastTimestamp"
-        ).stdout[-2500:]
-    )
+    events = kubectl(
+        "get", "events", "--field-selector", "involvedObject.kind=DatabricksJob", "--sort-by=.lastTimestamp"
+    ).stdout.splitlines()
+    print("\n".join(events[:1] + events[-12:]))
     return restored
+
+
+def _run_on_demand(kubectl: Kubectl) -> bool:
+    say("starting a run from kubectl: annotate medallion-dag with dbjobs.io/run-now=demo-1")
+    kubectl("annotate", "databricksjob", "medallion-dag", "dbjobs.io/run-now=demo-1")
+
+    def finished() -> dict[str, Any] | None:
+        last = ((kubectl.get("databricksjob", "medallion-dag") or {}).get("status") or {}).get("lastRun") or {}
+        return last if last.get("resultState") else None
+
+    last = wait_for(finished, timeout=90, what="medallion-dag status.lastRun with a result")
+    print(
+        f"    run {last['runId']}: {last['lifeCycleState']}/{last['resultState']} in {last['durationSeconds']} s, "
+        f"trigger {last.get('trigger')}"
+    )
+    return bool(last["resultState"] == "SUCCESS")

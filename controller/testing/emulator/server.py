@@ -138,7 +138,8 @@ async def start_runner(workspace: Workspace, token: str, host: str, port: int) -
 
 def serve_forever(host: str, port: int, token: str, state_file: str | None) -> int:
     """``dbjobs emulator``: serve until SIGINT or SIGTERM, printing one line with the URL when
-    ready; returns the exit code 0."""
+    ready. Returns 0 after a clean stop, 1 when the port is taken or the state file is unreadable,
+    2 for a port out of range; the reason is printed on stderr, without a traceback."""
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -155,6 +156,16 @@ def serve_forever(host: str, port: int, token: str, state_file: str | None) -> i
         finally:
             await runner.cleanup()
 
-    asyncio.run(main())
+    if not 0 <= port <= 65535:
+        print(f"dbjobs emulator: --port {port} is not a TCP port (0-65535)", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(main())
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        print(f"dbjobs emulator: cannot listen on {host}:{port}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    except ValueError as err:  # json.JSONDecodeError is a ValueError: an unreadable --state-file
+        print(f"dbjobs emulator: cannot load the state file {state_file}: {err}", file=sys.stderr)
+        return 1
     sys.stdout.flush()
     return 0
