@@ -16,6 +16,20 @@ from databricks.sdk.service.jobs import JobSettings
 from controller.databricks.errors import ErrorKind, classify
 
 
+def get_job(client: WorkspaceClient, job_id: int) -> tuple[dict[str, Any], str | None] | None:
+    """``jobs/get`` with every 2.2 page merged: ``(settings, creator_user_name)``; None when the job is gone.
+
+    The creator is the job's default ``run_as`` (spec §4.3); it is absent when the creator was deleted.
+    """
+    try:
+        job = client.jobs.get(job_id)
+    except Exception as err:
+        if classify(err) is ErrorKind.GONE:
+            return None
+        raise
+    return (job.settings.as_dict() if job.settings else {}), job.creator_user_name
+
+
 def get_settings(client: WorkspaceClient, job_id: int) -> dict[str, Any] | None:
     """``jobs/get`` with every 2.2 page merged (the SDK's mixin does the paging); None when the job is gone."""
     try:

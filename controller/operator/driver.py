@@ -75,16 +75,16 @@ async def _observe(
 ) -> Observation:
     job_id = status.get("jobId")
     if job_id is not None:
-        live = await asyncio.to_thread(jobs.get_settings, client, int(job_id))
-        if live is not None:
-            return Observation(int(job_id), live)
+        got = await asyncio.to_thread(jobs.get_job, client, int(job_id))
+        if got is not None:
+            return Observation(int(job_id), got[0], owner=got[1])
     # No id in status (or that job is gone): a job we created whose id was never recorded
     # (controller killed between create and the status write) carries our owner tag.
     found = await asyncio.to_thread(jobs.find_owned, client, name=desired.get("name"), owner_tag=OWNER_TAG, uid=uid)
     if found is not None:
-        live = await asyncio.to_thread(jobs.get_settings, client, found)
-        if live is not None:
-            return Observation(found, live)
+        got = await asyncio.to_thread(jobs.get_job, client, found)
+        if got is not None:
+            return Observation(found, got[0], owner=got[1])
     return Observation(None, None)
 
 

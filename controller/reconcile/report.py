@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -80,6 +81,9 @@ def _fill_task(task: dict[str, Any], has_git: bool) -> None:
         _fill_task(inner, has_git)
 
 
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
 def explicit_settings(settings: Mapping[str, Any], *, owner: str | None = None) -> dict[str, Any]:
     """``settings`` plus explicit values for every rule marked ``explicit_on_write``.
 
@@ -99,7 +103,9 @@ def explicit_settings(settings: Mapping[str, Any], *, owner: str | None = None) 
         if isinstance(parent, dict):
             parent.setdefault(parts[-1], copy.deepcopy(rule.value))
     if owner and any(r.value == OWNER and r.explicit_on_write for r in rules_of(Kind.CONDITIONAL, Scope.JOB)):
-        out.setdefault("run_as", {"user_name": owner})
+        # A service principal is named by its application id (a UUID), a user by a user name.
+        key = "service_principal_name" if _UUID.match(owner) else "user_name"
+        out.setdefault("run_as", {key: owner})
     has_git = bool(out.get("git_source"))
     for task in out.get("tasks") or []:
         if isinstance(task, dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -24,6 +25,15 @@ from controller.testing.harness import (
 )
 
 CONTROLLER_USER = "dbjobs-controller"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (for the controller's /metrics)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 POLL_INTERVAL = 2.0
 _counter = itertools.count()
 
@@ -68,7 +78,12 @@ def controller(
     control_plane: ControlPlane, admin: Kubectl, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControllerProcess]:
     log = tmp_path_factory.mktemp("controller") / "controller.log"
-    proc = ControllerProcess(control_plane.user_kubeconfig(CONTROLLER_USER), log, poll_interval=POLL_INTERVAL)
+    proc = ControllerProcess(
+        control_plane.user_kubeconfig(CONTROLLER_USER),
+        log,
+        poll_interval=POLL_INTERVAL,
+        extra_env={"DBJOBS_METRICS_PORT": str(free_port())},
+    )
     proc.start()
     try:
         yield proc

@@ -107,13 +107,13 @@ def test_correct_policy_restores_a_nested_edit(
 def test_correction_that_cannot_converge_stops(
     ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
 ) -> None:
-    # run_as is sticky across jobs/reset (spec §3.4): a spec that does not set it cannot take back a
-    # run_as set in the workspace unless the owner is known; the controller must stop, not loop.
+    # Something in the workspace rewrites max_concurrent_runs after every save: resets cannot win,
+    # and the controller must stop, not loop.
     ns.apply([job_manifest("stuck", settings("stuck"))])
     job_id = in_sync(ns, controller, "stuck")["status"]["jobId"]
     resets_before = emulator.workspace.request_count("jobs/reset", "POST")
 
-    emulator.workspace.edit_settings(job_id, {"run_as": {"user_name": "someone-else@example.com"}})
+    emulator.workspace.enforce_settings(job_id, {"max_concurrent_runs": 5})
 
     def not_converging() -> dict[str, Any] | None:
         obj = ns.get("databricksjob", "stuck")
@@ -124,7 +124,7 @@ def test_correction_that_cannot_converge_stops(
         obj = wait_for(not_converging, timeout=30, what="Synced=False DriftNotConverging")
     except TimeoutError as err:
         raise AssertionError(f"{err}\n--- controller log ---\n{controller.log_tail()}") from err
-    assert obj["status"]["drift"]["paths"] == ["run_as"]
+    assert obj["status"]["drift"]["paths"] == ["max_concurrent_runs"]
     assert condition(obj, "Drifted")["status"] == "True"  # type: ignore[index]
     resets = emulator.workspace.request_count("jobs/reset", "POST") - resets_before
     # Several more checks pass; none resets again.
@@ -132,3 +132,25 @@ def test_correction_that_cannot_converge_stops(
     wait_for(lambda: emulator.workspace.request_count("jobs/get", "GET") >= gets + 3, timeout=30, what="three checks")
     assert emulator.workspace.request_count("jobs/reset", "POST") - resets_before == resets == 3
     assert "DriftNotConverging" in event_reasons(ns, "stuck")
+
+
+def test_sticky_run_as_set_in_the_workspace_is_taken_back(
+    ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
+) -> None:
+    # run_as survives jobs/reset when the body omits it (spec §3.4). The controller knows the
+    # job's creator from jobs/get and sends run_as explicitly, so the correction converges.
+    ns.apply([job_manifest("sticky", settings("sticky"))])
+    job_id = in_sync(ns, controller, "sticky")["status"]["jobId"]
+    creator = emulator.workspace.get_job(job_id).creator_user_name
+
+    emulator.workspace.edit_settings(job_id, {"run_as": {"user_name": "someone-else@example.com"}})
+
+    def corrected() -> bool:
+        cond = condition(ns.get("databricksjob", "sticky"), "Drifted")
+        return bool(cond and cond["reason"] == "DriftCorrected")
+
+    try:
+        wait_for(corrected, timeout=30, what="Drifted reason DriftCorrected")
+    except TimeoutError as err:
+        raise AssertionError(f"{err}\n--- controller log ---\n{controller.log_tail()}") from err
+    assert emulator.workspace.get_settings(job_id)["run_as"] == {"user_name": creator}

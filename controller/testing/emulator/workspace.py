@@ -77,6 +77,8 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
         self._state_file = Path(state_file) if state_file else None
         self._rng = random.Random(seed)
         self._jobs: dict[int, JobRecord] = {}
+        # Values a workspace-side actor re-applies after every save of a job (see enforce_settings).
+        self._enforced: dict[int, Json] = {}
         self._runs: dict[int, RunRecord] = {}
         self._tokens: dict[str, int] = {}
         self._seq = 0
@@ -127,7 +129,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
         with self._lock:
             job = self._job(job_id)
             check_job(new_settings)
-            job.settings = self._normalize(new_settings, api_version, "reset", job.settings)
+            job.settings = self._enforce(job_id, self._normalize(new_settings, api_version, "reset", job.settings))
             self._save()
 
     def update_job(self, job_id: int, new_settings: Json, fields_to_remove: list[Any], api_version: ApiVersion) -> None:
@@ -137,7 +139,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
             check_fields(new_settings)
             merged = merge_update(job.settings, new_settings, fields_to_remove)
             check_job(merged)
-            job.settings = self._normalize(merged, api_version, "update", job.settings)
+            job.settings = self._enforce(job_id, self._normalize(merged, api_version, "update", job.settings))
             self._save()
 
     def delete_job(self, job_id: int) -> None:
@@ -147,6 +149,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
             self._job(job_id)
             del self._jobs[job_id]
             self._grants.pop(job_id, None)
+            self._enforced.pop(job_id, None)
             self._save()
 
     # ---- In-process test API -------------------------------------------------------------------
@@ -171,6 +174,20 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
             check_job(edited)
             job.settings = self._normalize(edited, "2.2", "edit", job.settings)
             self._save()
+
+    def enforce_settings(self, job_id: int, patch: Json) -> None:
+        """Out of band, and for good: the top-level keys of ``patch`` are set now and re-applied
+        after every later reset or update of the job, as a workspace admin's automation (or a
+        policy that rewrites a field on each save) would. A reconciler correcting drift on those
+        keys can never converge; tests use this to prove that it stops. ``KeyError`` if no job."""
+        with self._lock:
+            self._job(job_id)
+            self._enforced[job_id] = {**self._enforced.get(job_id, {}), **copy.deepcopy(patch)}
+        self.edit_settings(job_id, patch)
+
+    def _enforce(self, job_id: int, settings: Json) -> Json:
+        patch = self._enforced.get(job_id)
+        return apply_edit(settings, patch) if patch else settings
 
     def request_count(self, path_suffix: str | None = None, method: str | None = None) -> int:
         """Requests that reached a Jobs endpoint (any version), optionally filtered by path suffix
