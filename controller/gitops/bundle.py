@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.gitops.conversion import Finding, JobSource, join_path
+from controller.gitops.conversion import ConversionError, Finding, JobSource, join_path
 from controller.gitops.interpolation import Scope, resolve, unresolved
 from controller.gitops.jobschema import JOB_SETTINGS, check_fields
 
@@ -75,15 +75,16 @@ def _jobs_of(section: Any) -> dict[str, Any]:
 
 
 def select_target(targets: dict[str, Any], named: str | None) -> tuple[str | None, list[Finding]]:
-    """The target whose overrides apply (see module doc) and findings explaining a non-obvious choice."""
+    """The target whose overrides apply (see module doc) and findings explaining a non-obvious choice.
+
+    Raises :class:`ConversionError` when ``named`` is not among the file's ``targets`` (a file with no
+    targets, such as a ``resources/*.yml`` fragment, accepts any name)."""
     if named is not None:
         if targets and named not in targets:
-            return named, [
-                (
-                    "targets",
-                    f"target {named!r} not defined here (have: {', '.join(targets)}); no target overrides applied",
-                )
-            ]
+            # The bundle CLI refuses an unknown target too; a typo must not yield jobs named after it.
+            raise ConversionError(
+                f"targets: --target {named!r} is not a target of this bundle (have: {', '.join(targets)})"
+            )
         return named, []
     if len(targets) == 1:
         return next(iter(targets)), []
@@ -136,7 +137,8 @@ def bundle_jobs(doc: dict[str, Any], target: str | None) -> tuple[list[JobSource
     Shapes: ``doc`` is the parsed YAML mapping; each source's ``settings`` is a ``JobSettings`` mapping
     with known references resolved, ``origin`` its path (``resources.jobs.<key>``, or
     ``targets.<t>.resources.jobs.<key>`` for a job only a target defines) and ``key`` the resource key.
-    Jobs defined only by targets that are not selected are skipped with a finding. Never raises.
+    Jobs defined only by targets that are not selected are skipped with a finding. Raises
+    :class:`ConversionError` only for a ``target`` the file's ``targets`` do not have.
     """
     findings: list[Finding] = []
     targets_key = "targets" if isinstance(doc.get("targets"), dict) else "environments"

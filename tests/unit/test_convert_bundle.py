@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.gitops.convert import ConversionResult, convert_file
+from controller.gitops.convert import ConversionError, ConversionResult, convert_file
 
 pytestmark = pytest.mark.unit
 
@@ -134,6 +134,12 @@ def test_bundle_target_overrides_merge_by_key_and_add_target_only_jobs(tmp_path:
     assert audit["tasks"][0]["task_key"] == "audit"
     source = result.manifests[1]["metadata"]["annotations"]["dbjobs.io/source"]
     assert source == "databricks.yml#targets.prod.resources.jobs.audit_job"
+
+
+def test_unknown_target_is_an_error_naming_file_and_targets(tmp_path: Path) -> None:
+    path = write(tmp_path, "databricks.yml", BUNDLE)
+    with pytest.raises(ConversionError, match=r"databricks\.yml: targets: --target 'prdo' is not a target.*prod"):
+        convert_file(path, target="prdo")
 
 
 def test_bundle_without_selectable_target_leaves_target_reference(tmp_path: Path) -> None:
