@@ -32,13 +32,8 @@ def get_job(client: WorkspaceClient, job_id: int) -> tuple[dict[str, Any], str |
 
 def get_settings(client: WorkspaceClient, job_id: int) -> dict[str, Any] | None:
     """``jobs/get`` with every 2.2 page merged (the SDK's mixin does the paging); None when the job is gone."""
-    try:
-        job = client.jobs.get(job_id)
-    except Exception as err:
-        if classify(err) is ErrorKind.GONE:
-            return None
-        raise
-    return job.settings.as_dict() if job.settings else {}
+    got = get_job(client, job_id)
+    return got[0] if got else None
 
 
 def find_owned(client: WorkspaceClient, *, name: str | None, owner_tag: str, uid: str) -> int | None:

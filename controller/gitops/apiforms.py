@@ -15,22 +15,11 @@ from typing import Any
 
 from controller.gitops.conversion import ConversionError, Finding, JobSource, join_path
 from controller.gitops.jobschema import JOB_SETTINGS, TASK, check_fields, field_names
+from controller.reconcile.rules import Kind, Scope, rules_of
 
-# Fields jobs/get and jobs/list return beside ``settings``; they describe the stored job, not its desired state.
-RESPONSE_ONLY = frozenset(
-    {
-        "job_id",
-        "created_time",
-        "creator_user_name",
-        "run_as_user_name",
-        "run_as_owner",
-        "effective_budget_policy_id",
-        "effective_usage_policy_id",
-        "has_more",
-        "next_page_token",
-        "trigger_state",
-    }
-)
+# Fields jobs/get and jobs/list return beside ``settings``; they describe the stored job, not its desired
+# state. One list for the project: the drift rules' response-only rows (jobs-api-spec §4.2).
+RESPONSE_ONLY = frozenset(r.field for r in rules_of(Kind.RESPONSE_ONLY, Scope.RESPONSE))
 # dbx reads these itself and never sends them to the Jobs API.
 DBX_ONLY = frozenset({"deployment_config"})
 

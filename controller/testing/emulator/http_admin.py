@@ -22,18 +22,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from controller.testing.emulator.errors import ApiError, JobDoesNotExist, invalid
-from controller.testing.emulator.params import WORKSPACE, json_body, ok
+from controller.testing.emulator.params import WORKSPACE, json_body, ok, path_job_id
 from controller.testing.emulator.traffic import DEFAULT_FAULT_MESSAGE
 
 PREFIX = "/_emulator"
-
-
-def _job_id(request: web.Request) -> int:
-    raw = request.match_info["job_id"]
-    try:
-        return int(raw)
-    except ValueError:
-        raise invalid(f"job_id: expected an integer, got {raw!r}.") from None
 
 
 def _not_found(exc: JobDoesNotExist) -> ApiError:
@@ -59,7 +51,7 @@ async def list_job_ids(request: web.Request) -> web.Response:
 
 
 async def get_job(request: web.Request) -> web.Response:
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     try:
         return ok({"job_id": job_id, "settings": request.app[WORKSPACE].get_settings(job_id)})
     except JobDoesNotExist as exc:
@@ -67,7 +59,7 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 async def edit_job(request: web.Request) -> web.Response:
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     patch = await json_body(request)
     ws = request.app[WORKSPACE]
     try:
@@ -79,7 +71,7 @@ async def edit_job(request: web.Request) -> web.Response:
 
 async def delete_job(request: web.Request) -> web.Response:
     try:
-        request.app[WORKSPACE].delete_job(_job_id(request))
+        request.app[WORKSPACE].delete_job(path_job_id(request))
     except JobDoesNotExist as exc:
         raise _not_found(exc) from None
     return ok()

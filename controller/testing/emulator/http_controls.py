@@ -26,18 +26,10 @@ from typing import Any
 from aiohttp import web
 
 from controller.testing.emulator.errors import ApiError, JobDoesNotExist, invalid
-from controller.testing.emulator.params import WORKSPACE, json_body, ok
+from controller.testing.emulator.params import WORKSPACE, json_body, ok, path_job_id
 
 PREFIX = "/_emulator"
 Handler = Callable[[web.Request], Awaitable[web.Response]]
-
-
-def _job_id(request: web.Request) -> int:
-    raw = request.match_info["job_id"]
-    try:
-        return int(raw)
-    except ValueError:
-        raise invalid(f"job_id: expected an integer, got {raw!r}.") from None
 
 
 def _guard(handler: Handler) -> Handler:
@@ -128,7 +120,7 @@ async def set_config(request: web.Request) -> web.Response:
 
 
 async def pause(request: web.Request) -> web.Response:
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     body = await json_body(request)
     ws = request.app[WORKSPACE]
     ws.pause_schedule(job_id, bool(body.get("paused", True)))
@@ -136,7 +128,7 @@ async def pause(request: web.Request) -> web.Response:
 
 
 async def tags(request: web.Request) -> web.Response:
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     body = await json_body(request)
     ws = request.app[WORKSPACE]
     for key, value in body.items():
@@ -145,11 +137,11 @@ async def tags(request: web.Request) -> web.Response:
 
 
 async def get_permissions(request: web.Request) -> web.Response:
-    return ok(request.app[WORKSPACE].get_permissions(_job_id(request)))
+    return ok(request.app[WORKSPACE].get_permissions(path_job_id(request)))
 
 
 async def set_permissions(request: web.Request) -> web.Response:
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     body = await json_body(request)
     return ok(request.app[WORKSPACE].set_permissions(job_id, body.get("access_control_list") or []))
 

@@ -14,38 +14,30 @@ from __future__ import annotations
 from aiohttp import web
 
 from controller.testing.emulator import permissions
-from controller.testing.emulator.errors import ApiError, invalid
-from controller.testing.emulator.params import WORKSPACE, json_body, ok
+from controller.testing.emulator.errors import ApiError
+from controller.testing.emulator.params import WORKSPACE, json_body, ok, path_job_id
 
 PREFIX = "/api/2.0/permissions/jobs"
 
 
-def _job_id(request: web.Request) -> int:
-    raw = request.match_info["job_id"]
-    try:
-        return int(raw)
-    except ValueError:
-        raise invalid(f"job_id: expected an integer, got {raw!r}.") from None
-
-
 async def get(request: web.Request) -> web.Response:
-    return ok(request.app[WORKSPACE].get_permissions(_job_id(request)))
+    return ok(request.app[WORKSPACE].get_permissions(path_job_id(request)))
 
 
 async def put(request: web.Request) -> web.Response:
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     body = await json_body(request)
     return ok(request.app[WORKSPACE].set_permissions(job_id, body.get("access_control_list") or []))
 
 
 async def patch(request: web.Request) -> web.Response:
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     body = await json_body(request)
     return ok(request.app[WORKSPACE].update_permissions(job_id, body.get("access_control_list") or []))
 
 
 async def levels(request: web.Request) -> web.Response:
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     ws = request.app[WORKSPACE]
     if job_id not in ws.job_ids():
         raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Job {job_id} does not exist.")

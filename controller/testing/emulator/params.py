@@ -95,3 +95,12 @@ def body_object(body: Json, name: str, *, required: bool = False) -> Json:
 def ok(data: Json | None = None) -> web.Response:
     """200 with a JSON body (``{}`` for void endpoints, §1.4)."""
     return web.json_response(data if data is not None else {})
+
+
+def path_job_id(request: web.Request) -> int:
+    """The ``{job_id}`` segment of the path as an integer; 400 ``INVALID_PARAMETER_VALUE`` otherwise."""
+    raw = request.match_info["job_id"]
+    try:
+        return int(raw)
+    except ValueError:
+        raise invalid(f"job_id: expected an integer, got {raw!r}.") from None
