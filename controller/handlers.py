@@ -1,7 +1,7 @@
 """kopf registration: which events call which driver function. No decisions here.
 
-Settings: progress and the last-handled configuration are kept in ``dbjobs.io/…``
-annotations (not in ``status``, which is ours); the finalizer is ``dbjobs.io/finalizer``;
+Settings: progress and a digest of the last-handled configuration are kept in ``dbjobs.io/…``
+annotations (not in ``status``, which is ours; see ``diffbase``); the finalizer is ``dbjobs.io/finalizer``;
 standalone mode (no KopfPeering CRDs to install). The periodic check runs every
 ``DBJOBS_POLL_INTERVAL_SECONDS`` (default 60).
 """
@@ -18,6 +18,7 @@ import kopf
 
 from controller.api.models import GROUP, JOB_PLURAL, VERSION
 from controller.operator import driver, health, metrics, runnow, workspaces
+from controller.operator.diffbase import DigestDiffBaseStorage
 
 POLL_INTERVAL_SECONDS = float(os.environ.get("DBJOBS_POLL_INTERVAL_SECONDS", "60"))
 FINALIZER = "dbjobs.io/finalizer"
@@ -30,9 +31,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Operator-wide settings; also loads the Kubernetes client configuration used for Secrets."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="dbjobs.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="dbjobs.io", key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix="dbjobs.io", key="last-handled-digest")
     settings.peering.standalone = True
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
@@ -59,6 +58,10 @@ async def periodic_check(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwar
     try:
         async with metrics.ReconcileTimer():
             await driver.reconcile(body, patch, int(kwargs.get("retry", 0)), logger)
+    except kopf.TemporaryError as err:
+        # kopf drops a timer's patch when the timer raises, which would leave a stale Synced=True
+        # through an outage; the next tick is the retry, so report and return instead.
+        logger.warning(f"periodic check failed, retrying at the next interval: {err}")
     finally:
         await health.check(body, patch, logger, interval_s=POLL_INTERVAL_SECONDS)
 

@@ -93,9 +93,11 @@ async def check(body: kopf.Body, patch: kopf.Patch, logger: Any, *, interval_s: 
     )
     if new_conditions != status.get("conditions"):
         patch.status["conditions"] = new_conditions
-    if runs:
-        patch.status["lastRun"] = health.last_run(runs[0], now_ms)
-    patch.status["runs"] = health.window_stats(runs)
+    # Status is merge-patched: keys the new objects lack must be nulled, or a RUNNING run would keep
+    # the previous run's resultState and endTime (and a re-created job its old lastRun).
+    last = health.last_run(runs[0], now_ms) if runs else None
+    patch.status["lastRun"] = health.replacing(status.get("lastRun"), last)
+    patch.status["runs"] = health.replacing(status.get("runs"), health.window_stats(runs))
     counted = [r for r in runs if health.outcome(r) in ("success", "failure")]
     metrics.record_run_health(
         meta["namespace"],

@@ -91,8 +91,8 @@ def record_run_health(namespace: str, name: str, *, consecutive_failures: int, l
 
 
 class ReconcileTimer:
-    """``async with ReconcileTimer():`` around one reconcile: time, result (success | error |
-    requeue) and errors, in the controller-runtime style metrics declared above."""
+    """``async with ReconcileTimer():`` around one reconcile: time, result (success | error) and
+    errors, in the controller-runtime style metrics declared above."""
 
     def __init__(self) -> None:
         self._start = 0.0
@@ -105,8 +105,7 @@ class ReconcileTimer:
         RECONCILE_TIME.observe(time.perf_counter() - self._start)
         if exc is None:
             RECONCILE_TOTAL.labels(result="success").inc()
-        elif type(exc).__name__ == "TemporaryError":
-            RECONCILE_TOTAL.labels(result="requeue").inc()
         else:
+            # A TemporaryError is kopf's requeue-after-failure: an error in controller-runtime's terms.
             RECONCILE_TOTAL.labels(result="error").inc()
             RECONCILE_ERRORS.inc()

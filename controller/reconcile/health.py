@@ -265,3 +265,16 @@ def gate_conditions(conds: list[Condition], status: Mapping[str, Any], spec: Map
     policy = HealthPolicy.from_spec(spec)
     health = find_condition(status.get("conditions"), ConditionType.RUN_HEALTHY)
     return [gate_ready(c, health, policy) if c.type is ConditionType.READY else c for c in conds]
+
+
+def replacing(old: Any, new: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A JSON merge-patch value (RFC 7386) that turns the object ``old`` into exactly ``new``.
+
+    Keys of ``old`` that ``new`` lacks are set to None (deleted by the merge); ``new`` None deletes
+    the whole object. Status is merge-patched, so without this a RUNNING ``lastRun`` would keep the
+    previous run's ``resultState`` and ``endTime``.
+    """
+    if new is None:
+        return None
+    stale = {key: None for key in (old or {}) if key not in new} if isinstance(old, Mapping) else {}
+    return {**stale, **new}

@@ -120,3 +120,12 @@ def test_both_drivers_agree_through_status() -> None:
     out = health.gate_conditions([READY], status, {"healthPolicy": {"affectsReady": True}})
     assert (out[0].status, out[0].reason) == ("False", Reason.RUN_OVERDUE)
     assert health.gate_conditions([READY], status, {}) == [READY]
+
+
+def test_replacing_nulls_what_the_new_object_lacks() -> None:
+    finished = {"runId": 1, "lifeCycleState": "TERMINATED", "resultState": "FAILED", "endTime": "t1"}
+    running = {"runId": 2, "lifeCycleState": "RUNNING"}
+    assert health.replacing(finished, running) == {"runId": 2, "lifeCycleState": "RUNNING", "resultState": None,
+                                                   "endTime": None}  # fmt: skip
+    assert health.replacing(None, running) == running
+    assert health.replacing(finished, None) is None
