@@ -138,6 +138,14 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
                 conds = st.failed(Reason.ADOPT_TARGET_MISSING, message, job_exists=False)
                 _write(patch, body, conds, observedGeneration=generation)
                 return
+            holder = ((observed.live or {}).get("tags") or {}).get(OWNER_TAG)
+            if adopt_id and holder not in (None, uid):
+                # Another DatabricksJob manages it: adopting would make the two reset it in turn, and
+                # deleting either would delete the other's job.
+                message = f"spec.adopt.jobId {adopt_id} is managed by another DatabricksJob (tag {OWNER_TAG}={holder})"
+                conds = st.failed(Reason.ADOPT_TARGET_OWNED, message, job_exists=False)
+                _write(patch, body, conds, observedGeneration=generation)
+                return
             # What a create/reset sends, and what the live job is compared with: the owner tag and
             # explicit values wherever the server's own default could otherwise win (rules.py).
             body_settings = desired_with_owner(explicit_settings(desired, owner=observed.owner), uid, OWNER_TAG)
@@ -330,6 +338,12 @@ def _give_up_delete(body: kopf.Body, job_id: Any, retry: int, why: str) -> None:
     if retry + 1 >= DELETE_ATTEMPTS_WITHOUT_WORKSPACE:
         kopf.warn(body, reason="JobOrphaned", message=f"job {job_id} is left in the workspace: {why}")
         return
+    kopf.warn(
+        body,
+        reason="DeleteBlocked",
+        message=f"cannot delete job {job_id} yet (attempt {retry + 1} of {DELETE_ATTEMPTS_WITHOUT_WORKSPACE}; "
+        f"then it is left in the workspace): {why}",
+    )
     raise kopf.TemporaryError(why, delay=backoff_seconds(retry))
 
 

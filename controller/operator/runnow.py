@@ -77,7 +77,11 @@ async def trigger(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
     try:
         params = parameters(body)
     except ValueError as err:
-        kopf.warn(body, reason="RunNowRejected", message=str(err))
+        # Recorded as handled, so the periodic check does not post the same Warning every poll; a
+        # new run-now value (with fixed parameters) is the retry.
+        message = f"{PARAMETERS_ANNOTATION} is not a JSON object of strings ({err}); no run started for {value!r}"
+        kopf.warn(body, reason="RunNowRejected", message=message)
+        patch.status["runNow"] = {**(status.get("runNow") or {}), "value": value, "runId": None, "rejected": message}
         return
     ws = await workspaces.resolve(meta["namespace"], (body.get("spec") or {}).get("workspaceRef", {}).get("name", ""))
     client = await workspace_client_async(ws.host, ws.token)

@@ -101,3 +101,57 @@ def test_owner_tag_is_reserved(ns: Kubectl) -> None:
     with pytest.raises(subprocess.CalledProcessError) as err:
         ns.apply([job_manifest("spoof", notebook_job("spoof", tags={"dbjobs-uid": "abc"}))])
     assert "dbjobs-uid is reserved" in err.value.stderr
+
+
+def test_adopting_a_job_another_resource_manages_is_refused(
+    ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
+) -> None:
+    ns.apply([job_manifest("owner", notebook_job("owner"))])
+    job_id = synced_id(ns, "owner")
+    ns.apply([job_manifest("thief", notebook_job("thief"), adopt={"jobId": job_id})])
+
+    def refused() -> dict[str, Any] | None:
+        cond = condition(ns.get("databricksjob", "thief"), "Synced")
+        return cond if cond and cond["reason"] == "AdoptTargetOwned" else None
+
+    cond = wait_for(refused, timeout=30, what="thief Synced=False AdoptTargetOwned")
+    assert str(job_id) in cond["message"]
+    ns("delete", "databricksjob", "thief", "--wait=false")
+    wait_for(lambda: ns.get("databricksjob", "thief") is None, timeout=30, what="thief gone")
+    assert job_id in emulator.workspace.job_ids()  # the owner's job survived the thief's deletion
+    assert emulator.workspace.get_settings(job_id)["name"] == "owner"
+
+
+def test_workspace_outage_turns_synced_false_with_api_error(
+    ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
+) -> None:
+    ns.apply([job_manifest("weathered", notebook_job("weathered"))])
+    synced_id(ns, "weathered")
+    # Every jobs/get fails for a while, as during a workspace outage: the periodic check must say so.
+    emulator.workspace.inject_fault("jobs/get", status=500, error_code="INTERNAL_ERROR", message="outage", count=1000)
+    try:
+
+        def api_error() -> dict[str, Any] | None:
+            obj = ns.get("databricksjob", "weathered")
+            cond = condition(obj, "Synced")
+            return obj if cond and cond["reason"] == "ApiError" else None
+
+        obj = wait_for(api_error, timeout=30, what="Synced=False ApiError from the periodic check")
+        assert condition(obj, "Ready")["status"] == "True"  # type: ignore[index]  # the job still exists
+    finally:
+        emulator.workspace.reset_counters()  # drops the faults not yet consumed
+    synced_id(ns, "weathered")
+
+
+def test_thousand_task_job_is_handled_without_oversized_annotations(
+    ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
+) -> None:
+    tasks = [{"task_key": f"t{i:04d}", "notebook_task": {"notebook_path": f"/n/{i}"}} for i in range(1000)]
+    manifest = job_manifest("wide", {"name": "wide", "tasks": tasks})
+    # Server-side apply, as Argo CD does for large objects (no last-applied copy in annotations).
+    ns.apply([manifest], "--server-side")
+    job_id = synced_id(ns, "wide")
+    assert len(emulator.workspace.get_settings(job_id)["tasks"]) == 1000
+    annotations = ns.get("databricksjob", "wide")["metadata"].get("annotations") or {}
+    assert sum(len(k) + len(v) for k, v in annotations.items()) < 4096
+    assert "Too long" not in controller.log_tail(400)
