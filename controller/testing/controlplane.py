@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import contextlib
 import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -40,6 +38,7 @@ from controller.testing.pki import (
     write_kubeconfig,
     write_service_account_keys,
 )
+from controller.testing.processes import free_ports, tail, terminate
 
 DEFAULT_K8S_VERSION = "v1.32.13"
 PRESET_USERS = ("dbjobs-controller", "alice")
@@ -47,8 +46,6 @@ PRESET_USERS = ("dbjobs-controller", "alice")
 ADMIN_USER = "dbjobs-admin"
 BUILD_COMMAND = "`make control-plane` (or `bash hack/build-control-plane.sh`)"
 
-_STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
-_LOG_TAIL_LINES = 30
 _SERVICE_CIDR = "10.0.0.0/24"
 _T = TypeVar("_T")
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,252}$")
@@ -79,29 +76,6 @@ def missing_binaries_message(k8s_version: str = DEFAULT_K8S_VERSION) -> str | No
         f"the local Kubernetes control plane {k8s_version} is not built: missing {what} in {bin_dir}. "
         f"Build it once with {BUILD_COMMAND}; a cold build takes several minutes."
     )
-
-
-def _free_ports(count: int) -> list[int]:
-    # Holding every socket open until all are bound guarantees distinct ports among ours.
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 16384))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
 _live: set[ControlPlane] = set()
@@ -186,7 +160,7 @@ class ControlPlane:
             began = time.monotonic()
             deadline = began + timeout
             _live.add(self)
-            etcd_client, etcd_peer, api_port = _free_ports(3)
+            etcd_client, etcd_peer, api_port = free_ports(3)
             try:
                 self._prepare(etcd_client, etcd_peer, api_port, deadline)
             except BaseException:
@@ -204,7 +178,7 @@ class ControlPlane:
             for name in ("kube-apiserver", "etcd"):
                 proc = self._procs.pop(name, None)
                 if proc is not None:
-                    _terminate(proc)
+                    terminate(proc)
             self._server_url = None
             self._kubeconfigs.clear()
             self._ca = None
@@ -368,21 +342,10 @@ class ControlPlane:
     def _logs(self) -> str:
         work = self.workdir
         return "\n".join(
-            f"--- last lines of {work / (n + '.log')} ---\n{_tail(work / (n + '.log'))}"
+            f"--- last lines of {work / (n + '.log')} ---\n{tail(work / (n + '.log'))}"
             for n in ("etcd", "kube-apiserver")
             if (work / f"{n}.log").exists()
         )
-
-
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    # Signalling the group while the leader is unreaped cannot hit a recycled process group id.
-    for sig, wait in ((signal.SIGTERM, _STOP_GRACE), (signal.SIGKILL, 30.0)):
-        if proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=wait)
 
 
 def main(argv: list[str] | None = None) -> int:
