@@ -169,8 +169,8 @@ def test_crash_during_start_reports_the_log_tail(tmp_path: Path, monkeypatch: py
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        free = controlplane._free_ports(2)
-        monkeypatch.setattr(controlplane, "_free_ports", lambda n: [*free, busy.getsockname()[1]])
+        free = controlplane.free_ports(2)
+        monkeypatch.setattr(controlplane, "free_ports", lambda n: [*free, busy.getsockname()[1]])
         plane = ControlPlane(workdir=tmp_path / "cp")
         with pytest.raises(ControlPlaneError) as err:
             plane.start(timeout=30)
