@@ -145,6 +145,10 @@ def bundle_jobs(doc: dict[str, Any], target: str | None) -> tuple[list[JobSource
     targets = _mapping(doc.get(targets_key))
     if targets_key == "targets" and isinstance(doc.get("environments"), dict):
         findings.append(("environments", "both targets and pre-GA environments present; environments ignored"))
+    if doc.get("include"):
+        # The bundle CLI merges these files into one configuration; convert reads one file at a time.
+        patterns = ", ".join(str(p) for p in doc["include"]) if isinstance(doc["include"], list) else doc["include"]
+        findings.append(("include", f"included files are not read ({patterns}); pass them to dbjobs convert too"))
     chosen, why = select_target(targets, target)
     findings += why
     target_body = _mapping(targets.get(chosen)) if chosen is not None else {}

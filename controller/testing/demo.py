@@ -85,7 +85,14 @@ def corpus_manifests(corpus: Path) -> list[dict[str, Any]]:
 #: Conversion warnings that leave a job Databricks accepts as it is: references known only at deploy
 #: time, paths the deploy tool rewrites, bundle-only keys dropped. Anything else (unknown fields,
 #: wrong types, dangling keys) marks a definition the demo does not apply.
-_BENIGN_WARNINGS = ("unresolved reference", "local path", "development mode", "bundle-only", "dbx-only")
+_BENIGN_WARNINGS = (
+    "unresolved reference",
+    "local path",
+    "development mode",
+    "bundle-only",
+    "dbx-only",
+    "included files are not read",
+)
 
 
 def _benign(warning: str) -> bool:

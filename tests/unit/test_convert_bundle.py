@@ -195,3 +195,9 @@ def test_yaml_12_scalars_stay_strings(tmp_path: Path) -> None:
         """,
     )
     assert settings_of(convert_file(path))["tags"] == {"switch": "on", "answer": "no", "day": "2024-01-01"}
+
+
+def test_include_is_reported_not_silently_ignored(tmp_path: Path) -> None:
+    text = "bundle: {name: b}\ninclude: [resources/*.yml]\nresources:\n  jobs:\n    j: {name: j, tasks: []}\n"
+    result = convert_file(write(tmp_path, "databricks.yml", text))
+    assert any("include" in w and "resources/*.yml" in w and "not read" in w for w in result.warnings)
