@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 
 all: test
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,testkit]' -e ./testkit
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,8 +33,8 @@ crds: install
 	$(PY) -m controller.api.crdgen
 
 lint: install
-	$(VENV)/bin/ruff check controller tests
-	$(VENV)/bin/ruff format --check controller tests
+	$(VENV)/bin/ruff check controller testkit tests benchmarks
+	$(VENV)/bin/ruff format --check controller testkit tests benchmarks
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -56,7 +56,7 @@ test: install control-plane clients lint typecheck importlint
 	$(VENV)/bin/pytest -q --durations=15
 
 demo: install control-plane
-	$(VENV)/bin/dbjobs demo
+	$(VENV)/bin/dbjobs-testkit demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,10 +4,11 @@ Subcommands (each module is imported only when its subcommand runs, so ``dbjobs 
 does not pay for kopf and the Kubernetes client):
 
 * ``dbjobs run``       run the operator (kopf) against the cluster in KUBECONFIG / in-cluster config.
-* ``dbjobs emulator``  serve the Databricks Jobs API emulator on loopback.
 * ``dbjobs convert``   turn job definitions as people keep them into DatabricksJob manifests.
 * ``dbjobs diff``      compare desired settings with a live job, as the controller does (exit 0/1/2).
-* ``dbjobs demo``      the end-to-end demo (local control plane + emulator + controller).
+
+The emulator, the local control plane and the demo are the test ground's (``dbjobs-testkit``), not
+the product's.
 
 Exit codes follow the subcommand; usage errors exit 2 (argparse convention).
 """
@@ -20,7 +21,11 @@ from collections.abc import Sequence
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dbjobs", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="dbjobs",
+        description="GitOps controller for Databricks jobs: run the operator, convert job definitions into "
+        "DatabricksJob manifests, diff desired settings against a live job.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the operator")
@@ -33,12 +38,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--verbose", action="store_true")
     run.add_argument("--liveness", default=None, help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
-
-    emu = sub.add_parser("emulator", help="serve the Databricks Jobs API emulator")
-    emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=8765)
-    emu.add_argument("--token", required=True, help="the bearer token clients must send")
-    emu.add_argument("--state-file", default=None, help="persist the workspace to this JSON file")
 
     conv = sub.add_parser("convert", help="convert job definitions into DatabricksJob manifests")
     conv.add_argument("files", nargs="+", help="Jobs API JSON, jobs/get responses, legacy 2.0 jobs, bundle YAML")
@@ -54,10 +53,6 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("live", help="JobSettings or a jobs/get response (JSON or YAML)")
     diff.add_argument("--output", "-o", choices=["text", "json"], default="text")
 
-    demo = sub.add_parser("demo", help="run the end-to-end demo on a local control plane")
-    demo.add_argument(
-        "--corpus", default=None, help="directory of real job definitions (default: ../shared/corpus/jobs)"
-    )
     return parser
 
 
@@ -68,10 +63,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from controller.handlers import run_operator
 
         return run_operator(namespaces=args.namespace, verbose=args.verbose, liveness=args.liveness)
-    if args.command == "emulator":
-        from controller.testing.emulator.server import serve_forever
-
-        return serve_forever(host=args.host, port=args.port, token=args.token, state_file=args.state_file)
     if args.command == "convert":
         from controller.gitops.convert import convert_main
 
@@ -86,9 +77,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         from controller.gitops.diff import diff_main
 
         return diff_main(args.desired, args.live, output=args.output)
-    if args.command == "demo":
-        from controller.testing.demo import run_demo
-
-        return run_demo(corpus=args.corpus)
     print(f"unknown command {args.command}", file=sys.stderr)
     return 2

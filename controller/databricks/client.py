@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from databricks.sdk import WorkspaceClient
+from databricks.sdk import WorkspaceClient as WorkspaceClient  # re-exported: the type the operator layer names
 from databricks.sdk.config import Config
 
 from controller.databricks.calls import instrument

@@ -13,14 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-from databricks.sdk import WorkspaceClient
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from controller.api.models import DatabricksJobSpec, DeletionPolicy
 from controller.api.validate import validate_settings
 from controller.databricks import jobs
-from controller.databricks.client import job_url, workspace_client_async
+from controller.databricks.client import WorkspaceClient, job_url, workspace_client_async
 from controller.databricks.errors import ErrorKind, classify
 from controller.operator import metrics, workspaces
 from controller.reconcile import status as st

@@ -13,10 +13,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-
-from controller.testing.controlplane import ControlPlane, ControlPlaneError
-from controller.testing.emulator import EmulatorServer
-from controller.testing.harness import (
+from dbjobs_testkit.controlplane import ControlPlane, ControlPlaneError
+from dbjobs_testkit.emulator import EmulatorServer
+from dbjobs_testkit.harness import (
     ControllerProcess,
     Kubectl,
     MissingComponentError,

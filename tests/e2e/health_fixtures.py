@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
-from controller.testing.emulator import EmulatorServer, ManualClock, RunTiming
-from controller.testing.harness import (
+from dbjobs_testkit.emulator import EmulatorServer, ManualClock, RunTiming
+from dbjobs_testkit.harness import (
     ControllerProcess,
     Kubectl,
     condition,

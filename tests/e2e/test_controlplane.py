@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from controller.testing import controlplane
-from controller.testing.controlplane import ControlPlane, ControlPlaneError, binaries_dir, missing_binaries_message
+from dbjobs_testkit import controlplane
+from dbjobs_testkit.controlplane import ControlPlane, ControlPlaneError, binaries_dir, missing_binaries_message
 
 pytestmark = pytest.mark.e2e
 
@@ -190,7 +189,7 @@ def test_missing_binaries_name_the_build_command(tmp_path: Path, monkeypatch: py
 
 def test_cli_check_reports_binaries(tmp_path: Path) -> None:
     env = {**os.environ, "DBJOBS_CACHE": str(tmp_path)}
-    cmd = [sys.executable, "-m", "controller.testing.controlplane", "--check"]
+    cmd = [sys.executable, "-m", "dbjobs_testkit.controlplane", "--check"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 1
     assert "make control-plane" in proc.stdout

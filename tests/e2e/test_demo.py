@@ -1,4 +1,4 @@
-"""`dbjobs demo` (what `make demo` runs) succeeds and leaves no process behind."""
+"""`dbjobs-testkit demo` (what `make demo` runs) succeeds and leaves no process behind."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from controller.testing.harness import REPO_ROOT
+from dbjobs_testkit.harness import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +29,7 @@ def _control_plane_pids() -> set[int]:
 def test_demo_runs_end_to_end(corpus_dir: object) -> None:
     before = _control_plane_pids()
     proc = subprocess.run(
-        [sys.executable, "-m", "controller", "demo"], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT
+        [sys.executable, "-m", "dbjobs_testkit", "demo"], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]

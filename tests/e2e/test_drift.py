@@ -7,9 +7,8 @@ import time
 from typing import Any
 
 import pytest
-
-from controller.testing.emulator import EmulatorServer
-from controller.testing.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
+from dbjobs_testkit.emulator import EmulatorServer
+from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 
 pytestmark = pytest.mark.e2e
 #: Time a reconcile and the kubectl reads around it may add to one poll interval.

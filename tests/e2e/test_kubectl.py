@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from controller.testing.emulator import EmulatorServer
-from controller.testing.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
+from dbjobs_testkit.emulator import EmulatorServer
+from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 
 pytestmark = pytest.mark.e2e
 COLUMNS = ["NAME", "JOB ID", "READY", "SYNCED", "DRIFT", "LAST RUN", "AGE"]

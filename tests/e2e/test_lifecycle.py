@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import JobSettings, NotebookTask, Task
-
-from controller.testing.emulator import EmulatorServer
-from controller.testing.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
+from dbjobs_testkit.emulator import EmulatorServer
+from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
+from dbjobs_testkit.emulator import EmulatorServer
+from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 from prometheus_client.parser import text_string_to_metric_families
-
-from controller.testing.emulator import EmulatorServer
-from controller.testing.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
-from controller.testing.emulator import EmulatorServer
-from controller.testing.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
+from dbjobs_testkit.emulator import EmulatorServer
+from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 
 pytestmark = pytest.mark.e2e
 OWNER_TAG = "dbjobs-uid"

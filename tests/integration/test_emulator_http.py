@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 import requests
-
-from controller.testing.emulator import EmulatorServer
+from dbjobs_testkit.emulator import EmulatorServer
 
 pytestmark = pytest.mark.integration
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from controller.testing.emulator.defaults import RULES, WriteContext, normalize_settings
-from controller.testing.emulator.errors import ApiError
-from controller.testing.emulator.paging import decode_token, encode_token, settings_page
-from controller.testing.emulator.settings_ops import merge_update
-from controller.testing.emulator.validation import check_job
+from dbjobs_testkit.emulator.defaults import RULES, WriteContext, normalize_settings
+from dbjobs_testkit.emulator.errors import ApiError
+from dbjobs_testkit.emulator.paging import decode_token, encode_token, settings_page
+from dbjobs_testkit.emulator.settings_ops import merge_update
+from dbjobs_testkit.emulator.validation import check_job
 
 pytestmark = pytest.mark.unit
 

@@ -12,9 +12,8 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 from databricks.sdk.errors import InvalidParameterValue, OperationFailed
 from databricks.sdk.service import jobs
-
-from controller.testing.emulator import EmulatorServer, ManualClock, RunTiming
-from controller.testing.emulator.runs import Outcome, RunScript
+from dbjobs_testkit.emulator import EmulatorServer, ManualClock, RunTiming
+from dbjobs_testkit.emulator.runs import Outcome, RunScript
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from controller.testing.emulator.errors import invalid
+from dbjobs_testkit.emulator.errors import invalid
 
 Settings = dict[str, Any]
 

@@ -11,10 +11,10 @@ import copy
 from collections import deque
 from typing import Any
 
-from controller.testing.emulator.config import EmulatorConfig
-from controller.testing.emulator.errors import ApiError
-from controller.testing.emulator.jobs import JobRecord
-from controller.testing.emulator.throttle import Delay, Throttle
+from dbjobs_testkit.emulator.config import EmulatorConfig
+from dbjobs_testkit.emulator.errors import ApiError
+from dbjobs_testkit.emulator.jobs import JobRecord
+from dbjobs_testkit.emulator.throttle import Delay, Throttle
 
 Json = dict[str, Any]
 

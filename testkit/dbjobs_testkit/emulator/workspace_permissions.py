@@ -11,9 +11,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from controller.testing.emulator import permissions
-from controller.testing.emulator.errors import ApiError
-from controller.testing.emulator.jobs import JobRecord
+from dbjobs_testkit.emulator import permissions
+from dbjobs_testkit.emulator.errors import ApiError
+from dbjobs_testkit.emulator.jobs import JobRecord
 
 Json = dict[str, Any]
 

@@ -1,5 +1,5 @@
 """Running the emulator: in a background thread for tests (:class:`EmulatorServer`) or in the
-foreground for ``dbjobs emulator`` (:func:`serve_forever`)."""
+foreground for ``dbjobs-testkit emulator`` (:func:`serve_forever`)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from types import TracebackType
 
 from aiohttp import web
 
-from controller.testing.emulator.app import build_app
-from controller.testing.emulator.clock import Clock
-from controller.testing.emulator.config import EmulatorConfig
-from controller.testing.emulator.runs import RunTiming
-from controller.testing.emulator.workspace import DEFAULT_USER, Workspace
+from dbjobs_testkit.emulator.app import build_app
+from dbjobs_testkit.emulator.clock import Clock
+from dbjobs_testkit.emulator.config import EmulatorConfig
+from dbjobs_testkit.emulator.runs import RunTiming
+from dbjobs_testkit.emulator.workspace import DEFAULT_USER, Workspace
 
 #: Seconds to let in-flight requests finish on stop; tests should not wait long for a stop.
 SHUTDOWN_TIMEOUT_S = 2.0
@@ -137,7 +137,7 @@ async def start_runner(workspace: Workspace, token: str, host: str, port: int) -
 
 
 def serve_forever(host: str, port: int, token: str, state_file: str | None) -> int:
-    """``dbjobs emulator``: serve until SIGINT or SIGTERM, printing one line with the URL when
+    """``dbjobs-testkit emulator``: serve until SIGINT or SIGTERM, printing one line with the URL when
     ready. Returns 0 after a clean stop, 1 when the port is taken or the state file is unreadable,
     2 for a port out of range; the reason is printed on stderr, without a traceback."""
 
@@ -157,15 +157,15 @@ def serve_forever(host: str, port: int, token: str, state_file: str | None) -> i
             await runner.cleanup()
 
     if not 0 <= port <= 65535:
-        print(f"dbjobs emulator: --port {port} is not a TCP port (0-65535)", file=sys.stderr)
+        print(f"dbjobs-testkit emulator: --port {port} is not a TCP port (0-65535)", file=sys.stderr)
         return 2
     try:
         asyncio.run(main())
     except OSError as err:  # the port is taken, or the address is not this machine's
-        print(f"dbjobs emulator: cannot listen on {host}:{port}: {err.strerror or err}", file=sys.stderr)
+        print(f"dbjobs-testkit emulator: cannot listen on {host}:{port}: {err.strerror or err}", file=sys.stderr)
         return 1
     except ValueError as err:  # json.JSONDecodeError is a ValueError: an unreadable --state-file
-        print(f"dbjobs emulator: cannot load the state file {state_file}: {err}", file=sys.stderr)
+        print(f"dbjobs-testkit emulator: cannot load the state file {state_file}: {err}", file=sys.stderr)
         return 1
     sys.stdout.flush()
     return 0

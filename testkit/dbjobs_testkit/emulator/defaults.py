@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from controller.testing.emulator.config import EmulatorConfig
+from dbjobs_testkit.emulator.config import EmulatorConfig
 
 Settings = dict[str, Any]
 ApiVersion = Literal["2.1", "2.2"]

@@ -1,4 +1,4 @@
-"""``dbjobs demo``: the whole product on real parts, on this machine, in about a minute.
+"""``dbjobs-testkit demo``: the whole product on real parts, on this machine, in about a minute.
 
 1. starts a real kube-apiserver + etcd (RBAC on) and the Databricks Jobs API emulator;
 2. applies the CRDs, the controller's RBAC, a token Secret and a DatabricksWorkspace;
@@ -29,9 +29,9 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import JobSettings
 
 from controller.gitops.convert import ConversionError, convert_file
-from controller.testing.controlplane import ControlPlane, ControlPlaneError
-from controller.testing.emulator import EmulatorServer
-from controller.testing.harness import (
+from dbjobs_testkit.controlplane import ControlPlane, ControlPlaneError
+from dbjobs_testkit.emulator import EmulatorServer
+from dbjobs_testkit.harness import (
     REPO_ROOT,
     ControllerProcess,
     Kubectl,

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.reconcile import quartz
-from controller.testing.emulator.errors import RunDoesNotExist, invalid
-from controller.testing.emulator.jobs import JobRecord
-from controller.testing.emulator.runs import (
+from dbjobs_testkit.emulator.errors import RunDoesNotExist, invalid
+from dbjobs_testkit.emulator.jobs import JobRecord
+from dbjobs_testkit.emulator.runs import (
     Outcome,
     RunRecord,
     RunScript,

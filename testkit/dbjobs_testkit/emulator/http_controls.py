@@ -25,8 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.testing.emulator.errors import ApiError, JobDoesNotExist, invalid
-from controller.testing.emulator.params import WORKSPACE, json_body, ok, path_job_id
+from dbjobs_testkit.emulator.errors import ApiError, JobDoesNotExist, invalid
+from dbjobs_testkit.emulator.params import WORKSPACE, json_body, ok, path_job_id
 
 PREFIX = "/_emulator"
 Handler = Callable[[web.Request], Awaitable[web.Response]]

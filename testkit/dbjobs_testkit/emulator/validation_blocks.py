@@ -16,7 +16,7 @@ from typing import Any
 
 from quartz_cron_checker import QuartzCronChecker
 
-from controller.testing.emulator.errors import invalid
+from dbjobs_testkit.emulator.errors import invalid
 
 Settings = dict[str, Any]
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.testing.emulator.defaults import ApiVersion
-from controller.testing.emulator.errors import MALFORMED_REQUEST, ApiError, invalid
-from controller.testing.emulator.workspace import Workspace
+from dbjobs_testkit.emulator.defaults import ApiVersion
+from dbjobs_testkit.emulator.errors import MALFORMED_REQUEST, ApiError, invalid
+from dbjobs_testkit.emulator.workspace import Workspace
 
 Json = dict[str, Any]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from controller.testing.emulator import permissions
-from controller.testing.emulator.errors import ApiError
-from controller.testing.emulator.params import WORKSPACE, json_body, ok, path_job_id
+from dbjobs_testkit.emulator import permissions
+from dbjobs_testkit.emulator.errors import ApiError
+from dbjobs_testkit.emulator.params import WORKSPACE, json_body, ok, path_job_id
 
 PREFIX = "/api/2.0/permissions/jobs"
 

@@ -10,7 +10,7 @@ client-certificate authentication (CN = user, O = group, the Kubernetes x509 con
 anonymous requests refused (HTTP 401), ``--authorization-mode=RBAC``.
 
 Usage: ``with ControlPlane() as cp: kubectl --kubeconfig cp.admin_kubeconfig ...``. CLI:
-``python -m controller.testing.controlplane --check`` (binaries built?) or ``--serve`` (until Ctrl-C).
+``python -m dbjobs_testkit.controlplane --check`` (binaries built?) or ``--serve`` (until Ctrl-C).
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ import urllib.request
 from pathlib import Path
 from typing import TypeVar
 
-from controller.testing.pki import (
+from dbjobs_testkit.pki import (
     CertificateAuthority,
     CertPair,
     write_kubeconfig,
     write_service_account_keys,
 )
-from controller.testing.processes import free_ports, tail, terminate
+from dbjobs_testkit.processes import free_ports, tail, terminate
 
 DEFAULT_K8S_VERSION = "v1.32.13"
 PRESET_USERS = ("dbjobs-controller", "alice")
@@ -350,7 +350,7 @@ class ControlPlane:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: ``--check`` exits 0 if the binaries are built (1 otherwise); ``--serve`` runs until Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="python -m controller.testing.controlplane")
+    parser = argparse.ArgumentParser(prog="python -m dbjobs_testkit.controlplane")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--check", action="store_true", help="report whether etcd and kube-apiserver are built")
     mode.add_argument("--serve", action="store_true", help="start the control plane and wait for Ctrl-C")

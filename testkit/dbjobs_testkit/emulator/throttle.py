@@ -10,7 +10,7 @@
   client's own timeout fires.
 
 Endpoints are matched like faults: by path suffix on segment boundaries (``*`` = any segment),
-optionally by method. Not thread-safe by itself; :class:`~controller.testing.emulator.traffic_control.TrafficControl`
+optionally by method. Not thread-safe by itself; :class:`~dbjobs_testkit.emulator.traffic_control.TrafficControl`
 holds the lock.
 """
 
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from controller.testing.emulator.traffic import path_matches
+from dbjobs_testkit.emulator.traffic import path_matches
 
 #: The longest a hung request is held when nobody releases it (s).
 HANG_LIMIT_S = 600.0

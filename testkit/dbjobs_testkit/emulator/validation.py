@@ -16,8 +16,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from controller.testing.emulator.errors import invalid
-from controller.testing.emulator.validation_blocks import check_blocks
+from dbjobs_testkit.emulator.errors import invalid
+from dbjobs_testkit.emulator.validation_blocks import check_blocks
 
 Settings = dict[str, Any]
 

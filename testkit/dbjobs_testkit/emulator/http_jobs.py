@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from controller.testing.emulator.errors import invalid
-from controller.testing.emulator.paging import decode_token, encode_token
-from controller.testing.emulator.params import (
+from dbjobs_testkit.emulator.errors import invalid
+from dbjobs_testkit.emulator.paging import decode_token, encode_token
+from dbjobs_testkit.emulator.params import (
     WORKSPACE,
     api_version,
     body_int,

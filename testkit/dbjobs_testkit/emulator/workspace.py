@@ -2,7 +2,7 @@
 
 The HTTP server runs in a background thread while a test reads and edits the same state, so
 every public method takes ``self._lock``. Methods used by the HTTP handlers raise
-:class:`~controller.testing.emulator.errors.ApiError`; the missing-job/-run errors are also
+:class:`~dbjobs_testkit.emulator.errors.ApiError`; the missing-job/-run errors are also
 ``KeyError`` so the in-process test API can promise ``KeyError``.
 
 IDs are random 15-digit integers (< 2**53, like real ones); times are epoch milliseconds.
@@ -17,28 +17,28 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from controller.testing.emulator.clock import Clock, SystemClock
-from controller.testing.emulator.config import EmulatorConfig
-from controller.testing.emulator.defaults import ApiVersion, WriteContext, WriteOp, normalize_settings
-from controller.testing.emulator.errors import ApiError, JobDoesNotExist, RunDoesNotExist
-from controller.testing.emulator.jobs import JobRecord, ensure_fits_21
-from controller.testing.emulator.permissions import Grant
-from controller.testing.emulator.permissions import owner as acl_owner
-from controller.testing.emulator.persistence import load_state, save_state
-from controller.testing.emulator.run_workspace import RunsMixin
-from controller.testing.emulator.runs import RunRecord, RunTiming
-from controller.testing.emulator.settings_ops import apply_edit, merge_update
-from controller.testing.emulator.throttle import Throttle
-from controller.testing.emulator.traffic import (
+from dbjobs_testkit.emulator.clock import Clock, SystemClock
+from dbjobs_testkit.emulator.config import EmulatorConfig
+from dbjobs_testkit.emulator.defaults import ApiVersion, WriteContext, WriteOp, normalize_settings
+from dbjobs_testkit.emulator.errors import ApiError, JobDoesNotExist, RunDoesNotExist
+from dbjobs_testkit.emulator.jobs import JobRecord, ensure_fits_21
+from dbjobs_testkit.emulator.permissions import Grant
+from dbjobs_testkit.emulator.permissions import owner as acl_owner
+from dbjobs_testkit.emulator.persistence import load_state, save_state
+from dbjobs_testkit.emulator.run_workspace import RunsMixin
+from dbjobs_testkit.emulator.runs import RunRecord, RunTiming
+from dbjobs_testkit.emulator.settings_ops import apply_edit, merge_update
+from dbjobs_testkit.emulator.throttle import Throttle
+from dbjobs_testkit.emulator.traffic import (
     DEFAULT_FAULT_MESSAGE,
     Fault,
     FaultInjector,
     RequestEntry,
     RequestLog,
 )
-from controller.testing.emulator.validation import check_fields, check_job
-from controller.testing.emulator.workspace_controls import ControlsMixin
-from controller.testing.emulator.workspace_permissions import PermissionsMixin
+from dbjobs_testkit.emulator.validation import check_fields, check_job
+from dbjobs_testkit.emulator.workspace_controls import ControlsMixin
+from dbjobs_testkit.emulator.workspace_permissions import PermissionsMixin
 
 Json = dict[str, Any]
 
@@ -52,7 +52,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
     ``clock``: time source (``ManualClock`` to step runs). ``run_timing``: phase lengths of new
     runs. ``state_file``: JSON file loaded now and rewritten after every write. ``seed``: makes
     generated IDs reproducible. ``config``: switches for unverified behaviours and limits
-    (:class:`~controller.testing.emulator.config.EmulatorConfig`).
+    (:class:`~dbjobs_testkit.emulator.config.EmulatorConfig`).
     """
 
     def __init__(

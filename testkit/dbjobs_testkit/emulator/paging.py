@@ -12,7 +12,7 @@ import copy
 import json
 from typing import Any
 
-from controller.testing.emulator.errors import invalid
+from dbjobs_testkit.emulator.errors import invalid
 
 Settings = dict[str, Any]
 

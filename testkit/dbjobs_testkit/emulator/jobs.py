@@ -6,9 +6,9 @@ import copy
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from controller.testing.emulator.defaults import ApiVersion
-from controller.testing.emulator.errors import too_many_tasks_for_21
-from controller.testing.emulator.paging import INNER_PAGE_SIZE, cap_arrays, encode_token, settings_page
+from dbjobs_testkit.emulator.defaults import ApiVersion
+from dbjobs_testkit.emulator.errors import too_many_tasks_for_21
+from dbjobs_testkit.emulator.paging import INNER_PAGE_SIZE, cap_arrays, encode_token, settings_page
 
 Json = dict[str, Any]
 

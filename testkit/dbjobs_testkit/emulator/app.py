@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from controller.testing.emulator import http_admin, http_controls, http_jobs, http_permissions, http_runs
-from controller.testing.emulator.errors import (
+from dbjobs_testkit.emulator import http_admin, http_controls, http_jobs, http_permissions, http_runs
+from dbjobs_testkit.emulator.errors import (
     ENDPOINT_NOT_FOUND,
     UNAUTHENTICATED,
     ApiError,
@@ -25,9 +25,9 @@ from controller.testing.emulator.errors import (
     RunDoesNotExist,
     invalid,
 )
-from controller.testing.emulator.params import WORKSPACE, ok
-from controller.testing.emulator.throttle import HANG_LIMIT_S, THROTTLED_MESSAGE
-from controller.testing.emulator.workspace import Workspace
+from dbjobs_testkit.emulator.params import WORKSPACE, ok
+from dbjobs_testkit.emulator.throttle import HANG_LIMIT_S, THROTTLED_MESSAGE
+from dbjobs_testkit.emulator.workspace import Workspace
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from controller.testing.emulator.errors import ApiError, JobDoesNotExist, invalid
-from controller.testing.emulator.params import WORKSPACE, json_body, ok, path_job_id
-from controller.testing.emulator.traffic import DEFAULT_FAULT_MESSAGE
+from dbjobs_testkit.emulator.errors import ApiError, JobDoesNotExist, invalid
+from dbjobs_testkit.emulator.params import WORKSPACE, json_body, ok, path_job_id
+from dbjobs_testkit.emulator.traffic import DEFAULT_FAULT_MESSAGE
 
 PREFIX = "/_emulator"
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from controller.testing.emulator.errors import ApiError, JobDoesNotExist, RunDoesNotExist, invalid
-from controller.testing.emulator.paging import INNER_PAGE_SIZE, decode_token, encode_token
-from controller.testing.emulator.params import WORKSPACE, api_version, body_int, json_body, ok, query_bool, query_int
+from dbjobs_testkit.emulator.errors import ApiError, JobDoesNotExist, RunDoesNotExist, invalid
+from dbjobs_testkit.emulator.paging import INNER_PAGE_SIZE, decode_token, encode_token
+from dbjobs_testkit.emulator.params import WORKSPACE, api_version, body_int, json_body, ok, query_bool, query_int
 
 #: ``runs/list`` page size: default 20, at most 25, ``0`` means the maximum (§3.8).
 RUNS_LIMIT_DEFAULT, RUNS_LIMIT_MAX = 20, 25
