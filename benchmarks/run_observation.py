@@ -17,9 +17,9 @@ import time
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
-from dbjobs_testkit.emulator import EmulatorServer, ManualClock, RunTiming
 
 from controller.databricks.runs import RunObserver, per_job_calls
+from dbjobs_testkit.emulator import EmulatorServer, ManualClock, RunTiming
 
 TOKEN = "bench"
 T0 = 1_767_225_600_000

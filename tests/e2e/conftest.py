@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+
 from dbjobs_testkit.controlplane import ControlPlane, ControlPlaneError
 from dbjobs_testkit.emulator import EmulatorServer
 from dbjobs_testkit.harness import (

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from dbjobs_testkit.emulator import EmulatorServer, ManualClock, RunTiming
 from dbjobs_testkit.harness import (
     ControllerProcess,

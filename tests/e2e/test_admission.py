@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 import yaml
-from dbjobs_testkit.emulator import EmulatorServer
-from dbjobs_testkit.harness import CRD_DIR, ControllerProcess, Kubectl, condition, job_manifest, wait_for
 
 from controller.api import crdgen
 from controller.gitops.convert import ConversionError, convert_file
+from dbjobs_testkit.emulator import EmulatorServer
+from dbjobs_testkit.harness import CRD_DIR, ControllerProcess, Kubectl, condition, job_manifest, wait_for
 
 pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[2]

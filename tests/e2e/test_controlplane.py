@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from dbjobs_testkit import controlplane
 from dbjobs_testkit.controlplane import ControlPlane, ControlPlaneError, binaries_dir, missing_binaries_message
 

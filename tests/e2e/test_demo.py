@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from dbjobs_testkit.harness import REPO_ROOT
 
 pytestmark = pytest.mark.e2e

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+
 from dbjobs_testkit.emulator import EmulatorServer
 from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 

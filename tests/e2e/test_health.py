@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from dbjobs_testkit.emulator.runs import Outcome, RunScript
-from dbjobs_testkit.harness import condition
 
 # tests/e2e is on sys.path (rootdir-relative test modules); importing the fixture registers it here.
 from health_fixtures import Site, site_fixture  # noqa: F401
+
+from dbjobs_testkit.emulator.runs import Outcome, RunScript
+from dbjobs_testkit.harness import condition
 
 pytestmark = pytest.mark.e2e
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from dbjobs_testkit.emulator import EmulatorServer
 from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 

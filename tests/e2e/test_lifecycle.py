@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import JobSettings, NotebookTask, Task
+
 from dbjobs_testkit.emulator import EmulatorServer
 from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 

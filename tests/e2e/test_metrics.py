@@ -5,9 +5,10 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from dbjobs_testkit.emulator import EmulatorServer
 from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
-from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.e2e
 

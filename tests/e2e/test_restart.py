@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from dbjobs_testkit.emulator import EmulatorServer
 from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from dbjobs_testkit.harness import wait_for
 
 # tests/e2e is on sys.path (rootdir-relative test modules); importing the fixture registers it here.
 from health_fixtures import Site, site_fixture  # noqa: F401
+
+from dbjobs_testkit.harness import wait_for
 
 pytestmark = pytest.mark.e2e
 

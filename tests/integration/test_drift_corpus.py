@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from databricks.sdk.service.jobs import JobSettings
-from dbjobs_testkit.emulator import ApiError, EmulatorServer
 
 from controller.databricks import jobs
 from controller.databricks.client import workspace_client
@@ -26,6 +25,7 @@ from controller.gitops.convert import ConversionError, convert_file
 from controller.reconcile.drift import compare
 from controller.reconcile.normalize import render_key
 from controller.reconcile.rules import Kind, Scope, rules_of
+from dbjobs_testkit.emulator import ApiError, EmulatorServer
 
 pytestmark = pytest.mark.integration
 TOKEN = "dapi-drift-corpus"

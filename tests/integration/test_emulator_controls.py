@@ -17,6 +17,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 from databricks.sdk.errors import BadRequest, InvalidParameterValue, NotFound, ResourceDoesNotExist
 from databricks.sdk.service import jobs
+
 from dbjobs_testkit.emulator import EmulatorServer, ManualClock
 
 pytestmark = pytest.mark.integration

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from dbjobs_testkit.emulator import EmulatorServer
 
 pytestmark = pytest.mark.integration

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from dbjobs_testkit.emulator.defaults import RULES, WriteContext, normalize_settings
 from dbjobs_testkit.emulator.errors import ApiError
 from dbjobs_testkit.emulator.paging import decode_token, encode_token, settings_page

@@ -12,6 +12,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 from databricks.sdk.errors import InvalidParameterValue, OperationFailed
 from databricks.sdk.service import jobs
+
 from dbjobs_testkit.emulator import EmulatorServer, ManualClock, RunTiming
 from dbjobs_testkit.emulator.runs import Outcome, RunScript
 

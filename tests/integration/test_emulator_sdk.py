@@ -10,6 +10,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 from databricks.sdk.errors import InvalidParameterValue, NotFound, PermissionDenied
 from databricks.sdk.service import jobs
+
 from dbjobs_testkit.emulator import EmulatorServer, ManualClock, RunTiming
 
 pytestmark = pytest.mark.integration

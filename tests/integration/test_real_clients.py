@@ -28,6 +28,7 @@ from clients.openapi_check import OpenApiChecker
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 from databricks.sdk.service import jobs
+
 from dbjobs_testkit.emulator import EmulatorServer, RunTiming
 
 pytestmark = pytest.mark.integration
