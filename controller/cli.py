@@ -6,6 +6,8 @@ does not pay for kopf and the Kubernetes client):
 * ``dbjobs run``       run the operator (kopf) against the cluster in KUBECONFIG / in-cluster config.
 * ``dbjobs convert``   turn job definitions as people keep them into DatabricksJob manifests.
 * ``dbjobs diff``      compare desired settings with a live job, as the controller does (exit 0/1/2).
+* ``dbjobs uninstall`` release (``--jobs keep``) or delete (``--jobs delete``) every DatabricksJob before
+  dbjobs is removed, so deleting the CRDs never hangs on finalizers.
 
 The emulator, the local control plane and the demo are the test ground's (``dbjobs-testkit``), not
 the product's.
@@ -24,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dbjobs",
         description="GitOps controller for Databricks jobs: run the operator, convert job definitions into "
-        "DatabricksJob manifests, diff desired settings against a live job.",
+        "DatabricksJob manifests, diff desired settings against a live job, prepare an uninstall.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -34,10 +36,29 @@ def _parser() -> argparse.ArgumentParser:
         "-n",
         action="append",
         default=None,
-        help="watch only this namespace (repeatable); default: all namespaces",
+        help="watch only this namespace (repeatable; adds to DBJOBS_WATCH_NAMESPACES); default: all namespaces",
     )
-    run.add_argument("--verbose", action="store_true")
-    run.add_argument("--liveness", default=None, help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--verbose", action="store_true", help="log at DEBUG (default: DBJOBS_LOG_LEVEL or INFO)")
+    run.add_argument(
+        "--liveness",
+        default=None,
+        help="health endpoint URL, e.g. http://0.0.0.0:8080/healthz (default: from DBJOBS_HEALTH_PORT)",
+    )
+
+    uninst = sub.add_parser(
+        "uninstall", help="release or delete every DatabricksJob so dbjobs can be removed (the chart's hook)"
+    )
+    uninst.add_argument(
+        "--jobs",
+        choices=["keep", "delete"],
+        required=True,
+        help="keep: Databricks jobs stay, finalizers are released; delete: every DatabricksJob and its job go",
+    )
+    uninst.add_argument("--namespace", "-n", action="append", default=[], help="only this namespace (repeatable)")
+    uninst.add_argument(
+        "--deployment", default=None, help="NAMESPACE/NAME of the controller Deployment to scale to 0 first (keep)"
+    )
+    uninst.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default 300)")
 
     conv = sub.add_parser("convert", help="convert job definitions into DatabricksJob manifests")
     conv.add_argument("files", nargs="+", help="Jobs API JSON, jobs/get responses, legacy 2.0 jobs, bundle YAML")
@@ -60,9 +81,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``) and run the chosen subcommand; returns the exit code."""
     args = _parser().parse_args(argv)
     if args.command == "run":
+        from controller.operator.config import ConfigError, ControllerConfig
+
+        try:
+            ControllerConfig.from_env()
+        except ConfigError as err:
+            print(f"dbjobs run: {err}", file=sys.stderr)
+            return 2
         from controller.handlers import run_operator
 
         return run_operator(namespaces=args.namespace, verbose=args.verbose, liveness=args.liveness)
+    if args.command == "uninstall":
+        from controller.operator.uninstall import uninstall
+
+        return uninstall(jobs=args.jobs, namespaces=args.namespace, deployment=args.deployment, timeout_s=args.timeout)
     if args.command == "convert":
         from controller.gitops.convert import convert_main
 

@@ -1,9 +1,9 @@
-"""kopf registration: which events call which driver function. No decisions here.
+"""kopf registration: which events call which driver function, and the process around them. No decisions.
 
 Settings: progress and a digest of the last-handled configuration are kept in ``dbjobs.io/…``
 annotations (not in ``status``, which is ours; see ``diffbase``); the finalizer is ``dbjobs.io/finalizer``;
-standalone mode (no KopfPeering CRDs to install). The periodic check runs every
-``DBJOBS_POLL_INTERVAL_SECONDS`` (default 60).
+standalone mode (no KopfPeering CRDs to install). Runtime settings (poll interval, namespaces, logging,
+metrics, health, shutdown budget) come from the environment: :mod:`controller.operator.config`.
 """
 
 from __future__ import annotations
@@ -12,18 +12,24 @@ import asyncio
 import logging
 import os
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
 from controller.api.models import GROUP, JOB_PLURAL, VERSION
 from controller.operator import driver, health, metrics, runnow, workspaces
+from controller.operator.config import CONFIG
 from controller.operator.diffbase import DigestDiffBaseStorage
+from controller.operator.logs import configure_logging
 
-POLL_INTERVAL_SECONDS = float(os.environ.get("DBJOBS_POLL_INTERVAL_SECONDS", "60"))
+POLL_INTERVAL_SECONDS = CONFIG.poll_interval_s
 FINALIZER = "dbjobs.io/finalizer"
-#: Port of the Prometheus /metrics endpoint; unset or empty: not served.
-METRICS_PORT = os.environ.get("DBJOBS_METRICS_PORT", "")
+#: Worker threads for blocking calls (databricks-sdk, the Kubernetes client); abandoned on shutdown.
+IO_THREADS = 32
+
+log = logging.getLogger(__name__)
 
 
 @kopf.on.startup()
@@ -35,9 +41,11 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
+    # The last resort if a graceful stop hangs: kopf SIGKILLs its own process after this long.
+    settings.process.ultimate_exiting_timeout = CONFIG.shutdown_s + 5
     await asyncio.to_thread(workspaces.load_kube_config)
-    if METRICS_PORT:
-        metrics.serve(int(METRICS_PORT))
+    if CONFIG.metrics_port:
+        metrics.serve(CONFIG.metrics_port, address=CONFIG.metrics_bind_address)
 
 
 @kopf.on.create(GROUP, VERSION, JOB_PLURAL)
@@ -61,7 +69,7 @@ async def periodic_check(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwar
     except kopf.TemporaryError as err:
         # kopf drops a timer's patch when the timer raises, which would leave a stale Synced=True
         # through an outage; the next tick is the retry, so report and return instead.
-        logger.warning(f"periodic check failed, retrying at the next interval: {err}")
+        logger.warning(f"periodic check failed (status says why), retrying in {POLL_INTERVAL_SECONDS:g}s: {err}")
     finally:
         await health.check(body, patch, logger, interval_s=POLL_INTERVAL_SECONDS)
 
@@ -80,21 +88,44 @@ async def on_delete(body: kopf.Body, retry: int, logger: Any, **_: Any) -> None:
 
 
 def run_operator(*, namespaces: list[str] | None, verbose: bool, liveness: str | None) -> int:
-    """Run the operator until SIGINT/SIGTERM; returns the exit code (0 on a clean stop)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    """Run the operator until SIGINT/SIGTERM; returns the exit code (0 on a clean stop).
+
+    ``namespaces`` (``dbjobs run -n``) add to ``DBJOBS_WATCH_NAMESPACES``; none at all means every
+    namespace. ``liveness`` overrides the endpoint ``DBJOBS_HEALTH_PORT`` would give. On SIGTERM the
+    operator stops within ``DBJOBS_SHUTDOWN_SECONDS``: kopf cancels its handlers, and blocking calls
+    still in flight (an SDK retry can hold a thread for 30 s) are abandoned rather than awaited. That is
+    safe because every action is found again on restart (status, then the job's owner tag).
+    """
+    configure_logging(level="DEBUG" if verbose else CONFIG.log_level, fmt=CONFIG.log_format)
     try:
         # kopf would retry a broken configuration forever; say what is wrong and stop instead.
         workspaces.load_kube_config()
     except Exception as err:
         print(f"dbjobs run: no usable Kubernetes configuration (in-cluster or KUBECONFIG): {err}", file=sys.stderr)
         return 2
-    kopf.run(
-        clusterwide=not namespaces,
-        namespaces=namespaces or (),
-        standalone=True,
-        liveness_endpoint=liveness,
-    )
+    watch = sorted({*CONFIG.watch_namespaces, *(namespaces or ())})
+    if liveness is None and CONFIG.health_port:
+        liveness = f"http://0.0.0.0:{CONFIG.health_port}/healthz"
+    log.info(f"dbjobs starting: namespaces={watch or 'all'} poll={POLL_INTERVAL_SECONDS:g}s health={liveness}")
+    loop = asyncio.new_event_loop()
+    io = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="dbjobs-io")
+    loop.set_default_executor(io)  # asyncio.to_thread runs here, so a stop need not wait for it
+    try:
+        kopf.run(loop=loop, clusterwide=not watch, namespaces=watch, standalone=True, liveness_endpoint=liveness)
+    finally:
+        _abandon_in_flight(io, loop)
     return 0
+
+
+def _abandon_in_flight(io: ThreadPoolExecutor, loop: asyncio.AbstractEventLoop) -> None:
+    """Stop without waiting for blocking calls still in flight (the interpreter would join them at exit)."""
+    io.shutdown(wait=False, cancel_futures=True)
+    busy = [t for t in threading.enumerate() if t.name.startswith("dbjobs-io") and t.is_alive()]
+    loop.close()
+    if busy:
+        log.info(f"dbjobs stopped; abandoning {len(busy)} blocking call(s) still in flight")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    log.info("dbjobs stopped")

@@ -37,7 +37,7 @@ PATH_LIMITS: dict[str, Schema] = {
     "job_clusters": {"maxItems": 100},  # OpenAPI 2.1 maxItems
     "environments": {"maxItems": 100},  # (cost) no documented limit
     "environment_variables": {"maxItems": 10},  # SDK docstring
-    # docs: at most 25 tags; the controller adds its own dbjobs-uid owner tag, which leaves 24.
+    # docs: at most 25 tags; the controller adds its own dbjobs-owner tag, which leaves 24.
     "tags": {"maxProperties": 24},
     "max_concurrent_runs": {"minimum": 0, "maximum": 1000},  # docs
     "timeout_seconds": {"minimum": 0},
@@ -116,8 +116,8 @@ def settings_rules() -> list[Schema]:
         {
             # The owner tag is the controller's (how a restarted controller finds its job); a user
             # value would be overwritten silently.
-            "rule": "!has(self.tags) || !('dbjobs-uid' in self.tags)",
-            "message": "tags.dbjobs-uid is reserved for the controller's owner tag",
+            "rule": "!has(self.tags) || !('dbjobs-owner' in self.tags)",
+            "message": "tags.dbjobs-owner is reserved for the controller's owner tag",
             "fieldPath": ".tags",
         },
         {

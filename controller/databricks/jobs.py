@@ -36,15 +36,15 @@ def get_settings(client: WorkspaceClient, job_id: int) -> dict[str, Any] | None:
     return got[0] if got else None
 
 
-def find_owned(client: WorkspaceClient, *, name: str | None, owner_tag: str, uid: str) -> int | None:
-    """The id of a job carrying ``tags[owner_tag] == uid``, or None.
+def find_owned(client: WorkspaceClient, *, name: str | None, owner_tag: str, owner: str) -> int | None:
+    """The id of a job carrying ``tags[owner_tag] == owner``, or None.
 
     Looks only at jobs named ``name`` when given (``jobs/list?name=`` is an exact,
     case-insensitive match, spec §3.3), else at every job. One or a few list calls.
     """
     for job in client.jobs.list(name=name) if name else client.jobs.list():
         tags = (job.settings.tags if job.settings else None) or {}
-        if tags.get(owner_tag) == uid and job.job_id is not None:
+        if tags.get(owner_tag) == owner and job.job_id is not None:
             return int(job.job_id)
     return None
 

@@ -22,8 +22,9 @@ from controller.databricks import jobs
 from controller.databricks.client import WorkspaceClient, job_url, workspace_client_async
 from controller.databricks.errors import ErrorKind, classify
 from controller.operator import metrics, workspaces
+from controller.operator.config import CONFIG
 from controller.reconcile import status as st
-from controller.reconcile.compare import OWNER_TAG
+from controller.reconcile.compare import OWNER_TAG, owner_key
 from controller.reconcile.conditions import Condition, find_condition, merge_conditions
 from controller.reconcile.decide import Observation, Verb, decide, decide_delete, desired_with_owner, held_invalid
 from controller.reconcile.drift import DriftReport, compare, write_only_values
@@ -70,7 +71,7 @@ def _write(patch: kopf.Patch, body: kopf.Body, conds: list[Condition], **fields:
 
 
 async def _observe(
-    client: WorkspaceClient, status: Mapping[str, Any], desired: Mapping[str, Any], uid: str
+    client: WorkspaceClient, status: Mapping[str, Any], desired: Mapping[str, Any], owner: str
 ) -> Observation:
     job_id = status.get("jobId")
     if job_id is not None:
@@ -79,7 +80,7 @@ async def _observe(
             return Observation(int(job_id), got[0], owner=got[1])
     # No id in status (or that job is gone): a job we created whose id was never recorded
     # (controller killed between create and the status write) carries our owner tag.
-    found = await asyncio.to_thread(jobs.find_owned, client, name=desired.get("name"), owner_tag=OWNER_TAG, uid=uid)
+    found = await asyncio.to_thread(jobs.find_owned, client, name=desired.get("name"), owner_tag=OWNER_TAG, owner=owner)
     if found is not None:
         got = await asyncio.to_thread(jobs.get_job, client, found)
         if got is not None:
@@ -95,6 +96,7 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
     """
     meta = body["metadata"]
     namespace, uid = meta["namespace"], meta["uid"]
+    owner = owner_key(CONFIG.cluster_name, namespace, meta["name"])
     generation = int(meta.get("generation") or 0)
     status: Mapping[str, Any] = body.get("status") or {}
     job_exists = status.get("jobId") is not None
@@ -131,14 +133,14 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
     async with _lock(uid):
         try:
             adopt_id = spec.adopt.job_id if spec.adopt and status.get("jobId") is None else None
-            observed = await _observe(client, {"jobId": adopt_id} if adopt_id else status, desired, uid)
+            observed = await _observe(client, {"jobId": adopt_id} if adopt_id else status, desired, owner)
             if adopt_id and observed.job_id != adopt_id:
                 message = f"spec.adopt.jobId {adopt_id} does not exist in the workspace"
                 conds = st.failed(Reason.ADOPT_TARGET_MISSING, message, job_exists=False)
                 _write(patch, body, conds, observedGeneration=generation)
                 return
             holder = ((observed.live or {}).get("tags") or {}).get(OWNER_TAG)
-            if adopt_id and holder not in (None, uid):
+            if adopt_id and holder not in (None, owner):
                 # Another DatabricksJob manages it: adopting would make the two reset it in turn, and
                 # deleting either would delete the other's job.
                 message = f"spec.adopt.jobId {adopt_id} is managed by another DatabricksJob (tag {OWNER_TAG}={holder})"
@@ -147,7 +149,7 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any)
                 return
             # What a create/reset sends, and what the live job is compared with: the owner tag and
             # explicit values wherever the server's own default could otherwise win (rules.py).
-            body_settings = desired_with_owner(explicit_settings(desired, owner=observed.owner), uid, OWNER_TAG)
+            body_settings = desired_with_owner(explicit_settings(desired, owner=observed.owner), owner, OWNER_TAG)
             plan = decide(
                 body_settings,
                 observed,
@@ -314,7 +316,7 @@ async def delete(body: kopf.Body, retry: int, logger: Any) -> None:
                     client,
                     name=(spec_raw.get("settings") or {}).get("name"),
                     owner_tag=OWNER_TAG,
-                    uid=uid,
+                    owner=owner_key(CONFIG.cluster_name, meta["namespace"], meta["name"]),
                 )
             if decide_delete(job_id, policy):
                 assert job_id is not None

@@ -32,9 +32,9 @@ def forget(namespace: str, name: str) -> None:
             gauge.remove(namespace, name)
 
 
-def serve(port: int, registry: CollectorRegistry = REGISTRY) -> None:
-    """Serve ``/metrics`` on ``port`` (0.0.0.0) in a background thread."""
-    start_http_server(port, registry=registry)
+def serve(port: int, address: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY) -> None:
+    """Serve ``/metrics`` on ``address:port`` (``DBJOBS_METRICS_BIND_ADDRESS``) in a background thread."""
+    start_http_server(port, addr=address, registry=registry)
 
 
 DRIFT_CORRECTIONS = Counter(

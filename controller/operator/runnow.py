@@ -1,8 +1,9 @@
 """Run on demand: the annotation ``dbjobs.io/run-now`` (issue 6 item 4).
 
 Setting it to a new value starts exactly one run through ``jobs/run-now`` with an idempotency
-token derived from the resource uid and the value, so a retry, a second handler, or a restarted
-controller that lost its status write gets the same run back from Databricks instead of a second
+token derived from the resource's owner key (namespace/name, see ``compare.owner_key``) and the value,
+so a retry, a second handler, a restarted controller that lost its status write, or a re-installed one
+gets the same run back from Databricks instead of a second
 one. ``status.runNow`` records which value triggered which run:
 ``{value, runId, triggeredTime, parameters?, history: [{value, runId, triggeredTime}] (last 10)}``.
 Optional job parameters for that run come from ``dbjobs.io/run-now-parameters``, a JSON object of
@@ -23,6 +24,8 @@ import kopf
 from controller.databricks.client import workspace_client_async
 from controller.databricks.errors import ErrorKind, classify
 from controller.operator import workspaces
+from controller.operator.config import CONFIG
+from controller.reconcile.compare import owner_key
 from controller.reconcile.conditions import rfc3339
 
 ANNOTATION = "dbjobs.io/run-now"
@@ -30,9 +33,10 @@ PARAMETERS_ANNOTATION = "dbjobs.io/run-now-parameters"
 HISTORY = 10
 
 
-def idempotency_token(uid: str, value: str) -> str:
-    """``dbjobs-`` + 40 hex chars of sha256(uid/value): stable across restarts, <= 64 chars (§3.7)."""
-    return "dbjobs-" + hashlib.sha256(f"{uid}/{value}".encode()).hexdigest()[:40]
+def idempotency_token(owner: str, value: str) -> str:
+    """``dbjobs-`` + 40 hex chars of sha256(owner/value): stable across restarts and re-installs, <= 64
+    chars (Jobs API ``run-now`` ``idempotency_token``)."""
+    return "dbjobs-" + hashlib.sha256(f"{owner}/{value}".encode()).hexdigest()[:40]
 
 
 def pending_value(body: Mapping[str, Any]) -> str | None:
@@ -85,7 +89,7 @@ async def trigger(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
         return
     ws = await workspaces.resolve(meta["namespace"], (body.get("spec") or {}).get("workspaceRef", {}).get("name", ""))
     client = await workspace_client_async(ws.host, ws.token)
-    token = idempotency_token(meta["uid"], value)
+    token = idempotency_token(owner_key(CONFIG.cluster_name, meta["namespace"], meta["name"]), value)
     try:
         run_id = await asyncio.to_thread(_run_now, client, int(job_id), token, params)
     except Exception as err:

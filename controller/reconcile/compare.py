@@ -6,14 +6,34 @@ cut; they stay here so callers keep working.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from controller.reconcile.drift import compare
 
-#: Tag the controller puts on every job it owns, value = the resource's metadata.uid. It lets a
-#: restarted controller whose status write was lost find the job instead of creating a second.
-OWNER_TAG = "dbjobs-uid"
+#: Tag the controller puts on every job it owns; its value is :func:`owner_key` of the resource. It lets a
+#: restarted controller whose status write was lost, and a re-installed one whose resources were re-created
+#: with new uids (same namespace/name), find the job instead of creating a second.
+OWNER_TAG = "dbjobs-owner"
+#: Longest owner key: job tags become cluster tags and GCP labels allow 63 characters of ``[a-z0-9_-]``
+#: (https://cloud.google.com/compute/docs/labeling-resources#requirements); Databricks allows 255.
+OWNER_KEY_MAX = 63
+_UNSAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+def owner_key(cluster: str, namespace: str, name: str) -> str:
+    """The owner tag's value for DatabricksJob ``namespace/name`` of the cluster called ``cluster``.
+
+    Shape: ``<namespace>_<name>`` lowercased, characters outside ``[a-z0-9_-]`` as ``-``, cut to 46
+    characters, then ``-`` and 16 hex characters of sha256(``cluster/namespace/name``): at most 63
+    characters, readable in the Databricks UI, and unique per resource (the hash, not the readable part,
+    decides). Deterministic, so a re-created resource with the same namespace/name owns the same job.
+    """
+    readable = _UNSAFE.sub("-", f"{namespace}_{name}".lower())[: OWNER_KEY_MAX - 17]
+    digest = hashlib.sha256(f"{cluster}/{namespace}/{name}".encode()).hexdigest()[:16]
+    return f"{readable}-{digest}"
 
 
 def without_owner_tag(settings: Mapping[str, Any]) -> dict[str, Any]:

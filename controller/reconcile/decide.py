@@ -125,8 +125,9 @@ def decide_delete(job_id: int | None, deletion_policy: DeletionPolicy) -> bool:
     return job_id is not None and deletion_policy is DeletionPolicy.DELETE
 
 
-def desired_with_owner(settings: Mapping[str, Any], uid: str, owner_tag: str) -> dict[str, Any]:
-    """``settings`` plus the owner tag the controller writes to every job it creates or resets."""
+def desired_with_owner(settings: Mapping[str, Any], owner: str, owner_tag: str) -> dict[str, Any]:
+    """``settings`` plus the owner tag (value ``owner``, see ``compare.owner_key``) the controller writes
+    to every job it creates or resets."""
     out = dict(settings)
-    out["tags"] = {**dict(settings.get("tags") or {}), owner_tag: uid}
+    out["tags"] = {**dict(settings.get("tags") or {}), owner_tag: owner}
     return out

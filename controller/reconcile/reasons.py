@@ -53,5 +53,5 @@ class Reason(StrEnum):
     PAUSED = "Paused"
     # spec.adopt names a job that the workspace does not have.
     ADOPT_TARGET_MISSING = "AdoptTargetMissing"
-    # spec.adopt names a job another DatabricksJob owns (its dbjobs-uid tag).
+    # spec.adopt names a job another DatabricksJob owns (its dbjobs-owner tag).
     ADOPT_TARGET_OWNED = "AdoptTargetOwned"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import re
 import shutil
@@ -30,13 +31,14 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dbjobs_testkit.pki import (
     CertificateAuthority,
     CertPair,
     write_kubeconfig,
     write_service_account_keys,
+    write_token_kubeconfig,
 )
 from dbjobs_testkit.processes import free_ports, tail, terminate
 
@@ -47,6 +49,18 @@ ADMIN_USER = "dbjobs-admin"
 BUILD_COMMAND = "`make control-plane` (or `bash hack/build-control-plane.sh`)"
 
 _SERVICE_CIDR = "10.0.0.0/24"
+#: Audit policy when ``audit=True``: requests of everyone but the apiserver's own identities, at Metadata
+#: level (no bodies, so no Secret data), written once the response is complete.
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: None
+    userGroups: ["system:masters", "system:nodes"]
+  - level: None
+    users: ["system:apiserver", "system:kube-controller-manager", "system:kube-scheduler"]
+  - level: Metadata
+"""
 _T = TypeVar("_T")
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,252}$")
 
@@ -95,8 +109,13 @@ class ControlPlane:
     kept (logs stay for inspection) but its ``etcd-data`` and ``pki`` are recreated on each start.
     """
 
-    def __init__(self, workdir: Path | None = None, k8s_version: str = DEFAULT_K8S_VERSION) -> None:
+    def __init__(
+        self, workdir: Path | None = None, k8s_version: str = DEFAULT_K8S_VERSION, *, audit: bool = False
+    ) -> None:
         self.k8s_version = k8s_version
+        self.audit = audit
+        """When True, the apiserver writes every request of a non-system identity to ``audit.log``
+        (level Metadata, one JSON event per line): who did what to which resource, and the answer."""
         self._workdir_arg = workdir
         self._workdir: Path | None = None
         self._owns_workdir = False
@@ -278,6 +297,7 @@ class ControlPlane:
                 # every few seconds trying to publish itself as the `kubernetes` service endpoint.
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
+                *self._audit_args(work),
             ],
         )
         ctx = ssl.create_default_context(cafile=str(ca.cert_path))
@@ -287,6 +307,31 @@ class ControlPlane:
         self._await("kube-apiserver", f"{api}/api/v1/namespaces/default", ctx, deadline)
         rbac = f"{api}/apis/rbac.authorization.k8s.io/v1/clusterroles/cluster-admin"
         self._await("kube-apiserver", rbac, ctx, deadline)
+
+    def _audit_args(self, work: Path) -> list[str]:
+        if not self.audit:
+            return []
+        policy = work / "audit-policy.yaml"
+        policy.write_text(AUDIT_POLICY)
+        (work / "audit.log").unlink(missing_ok=True)
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={work / 'audit.log'}", "--audit-log-mode=blocking"]
+
+    def audit_events(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Audit events written so far (``audit=True`` only), of ``user`` when given (e.g.
+        ``system:serviceaccount:NS:NAME``). Each has ``verb``, ``objectRef`` (``resource``,
+        ``subresource``, ``namespace``, ``name``, ``apiGroup``) and ``responseStatus.code``."""
+        path = self.workdir / "audit.log"
+        if not self.audit:
+            raise ControlPlaneError("audit events need ControlPlane(audit=True)")
+        events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        return [e for e in events if user is None or e.get("user", {}).get("username") == user]
+
+    def token_kubeconfig(self, name: str, token: str) -> Path:
+        """A kubeconfig ``<name>.kubeconfig`` in the workdir that authenticates with bearer ``token``."""
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+        return write_token_kubeconfig(
+            self.workdir / f"token-{safe}.kubeconfig", self.server_url, self.ca_cert, token, name
+        )
 
     def _write_kubeconfig(self, user: str, groups: tuple[str, ...]) -> CertPair:
         ca = self._require(self._ca)

@@ -54,7 +54,7 @@ def say(text: str) -> None:
 
 
 def example_manifests() -> list[dict[str, Any]]:
-    """Our own DatabricksJob examples (the workspace example is replaced by one pointing at the emulator)."""
+    """Our own DatabricksJob examples (they use the workspace `default`, which the demo points at the emulator)."""
     docs: list[dict[str, Any]] = []
     for path in sorted((REPO_ROOT / "manifests" / "examples").glob("*.yaml")):
         docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "DatabricksJob"]

@@ -182,3 +182,22 @@ def write_kubeconfig(path: Path, server: str, ca_cert: Path, client: CertPair, u
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         yaml.safe_dump(config, fh, sort_keys=False)
     return path
+
+
+def write_token_kubeconfig(path: Path, server: str, ca_cert: Path, token: str, user: str) -> Path:
+    """Like :func:`write_kubeconfig`, authenticating with a bearer ``token`` (e.g. a ServiceAccount token
+    from ``kubectl create token``) instead of a client certificate. Mode 0600. Returns ``path``."""
+    cluster, context = "dbjobs-local", f"{user}@dbjobs-local"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": _b64(ca_cert)}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": context, "context": {"cluster": cluster, "user": user}}],
+        "current-context": context,
+        "preferences": {},
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(config, fh, sort_keys=False)
+    return path

@@ -99,8 +99,8 @@ def test_workspace_ref_cannot_change(ns: Kubectl, controller: ControllerProcess)
 
 def test_owner_tag_is_reserved(ns: Kubectl) -> None:
     with pytest.raises(subprocess.CalledProcessError) as err:
-        ns.apply([job_manifest("spoof", notebook_job("spoof", tags={"dbjobs-uid": "abc"}))])
-    assert "dbjobs-uid is reserved" in err.value.stderr
+        ns.apply([job_manifest("spoof", notebook_job("spoof", tags={"dbjobs-owner": "abc"}))])
+    assert "dbjobs-owner is reserved" in err.value.stderr
 
 
 def test_adopting_a_job_another_resource_manages_is_refused(

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from controller.reconcile.compare import OWNER_TAG, owner_key
 from dbjobs_testkit.emulator import EmulatorServer
 from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 
 pytestmark = pytest.mark.e2e
-OWNER_TAG = "dbjobs-uid"
 
 
 def notebook_job(name: str, path: str = "/Shared/etl/run", **extra: Any) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def test_create_gives_synced_job_with_id(ns: Kubectl, emulator: EmulatorServer, 
     live = emulator.workspace.get_settings(job_id)
     assert live["name"] == "create-me"
     assert live["tasks"][0]["notebook_task"]["notebook_path"] == "/Shared/etl/run"
-    assert live["tags"][OWNER_TAG] == obj["metadata"]["uid"]
+    assert live["tags"][OWNER_TAG] == owner_of(obj)
     # The controller never writes spec: what we applied is what is stored.
     assert obj["spec"]["settings"] == notebook_job("create-me")
 
@@ -224,6 +224,11 @@ def test_transient_api_errors_are_retried_with_api_error_reason(
     owned = [
         j
         for j in emulator.workspace.job_ids()
-        if emulator.workspace.get_settings(j).get("tags", {}).get(OWNER_TAG) == obj["metadata"]["uid"]
+        if emulator.workspace.get_settings(j).get("tags", {}).get(OWNER_TAG) == owner_of(obj)
     ]
     assert owned == [obj["status"]["jobId"]]
+
+
+def owner_of(obj: dict) -> str:  # type: ignore[type-arg]
+    """The owner tag value the controller (cluster name unset) gives this resource's job."""
+    return owner_key("", obj["metadata"]["namespace"], obj["metadata"]["name"])

@@ -39,7 +39,7 @@ def response(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_in_sync_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    live = {**SETTINGS, "format": "MULTI_TASK", "tags": {"dbjobs-uid": "u"}, "max_concurrent_runs": 1}
+    live = {**SETTINGS, "format": "MULTI_TASK", "tags": {"dbjobs-owner": "u"}, "max_concurrent_runs": 1}
     code = main(["diff", write(tmp_path, "d.yaml", manifest(SETTINGS)), write(tmp_path, "l.json", response(live))])
     assert code == 0
     assert "in sync" in capsys.readouterr().out
