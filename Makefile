@@ -21,6 +21,13 @@ install: $(STAMP)
 control-plane:
 	bash hack/build-control-plane.sh
 
+.PHONY: helm-tools
+# The chart tools (helm v3.22.0, helm-unittest, kubeconform) from the Go module proxy, the Kubernetes 1.32 JSON
+# schemas (PyPI kubernetes-validate) and the ServiceMonitor CRD, at hack/helm-tools.versions, cached in
+# ~/.cache/dbjobs/tools.
+helm-tools:
+	bash hack/build-helm-tools.sh
+
 .PHONY: clients
 # Real Databricks clients the integration tier drives against the emulator (old SDK, legacy CLI, Go SDK
 # driver) and the official Jobs 2.1 OpenAPI document, cached in ~/.cache/dbjobs/clients.
@@ -45,14 +52,14 @@ importlint: install
 test-unit: install
 	$(VENV)/bin/pytest -m unit -q
 
-test-integration: install clients
+test-integration: install clients helm-tools
 	$(VENV)/bin/pytest -m integration -q
 
-test-e2e: install control-plane
+test-e2e: install control-plane helm-tools
 	$(VENV)/bin/pytest -m e2e -q
 
 # The README's test command: static checks, then every tier.
-test: install control-plane clients lint typecheck importlint
+test: install control-plane clients helm-tools lint typecheck importlint
 	$(VENV)/bin/pytest -q --durations=15
 
 demo: install control-plane

@@ -1,0 +1,72 @@
+{{/* Names, labels and the checks every render runs. */}}
+
+{{- define "dbjobs.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's full name: "<release>-dbjobs", or the release name when it already holds the chart name. */}}
+{{- define "dbjobs.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "dbjobs.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "dbjobs.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "dbjobs.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "dbjobs.labels" -}}
+helm.sh/chart: {{ include "dbjobs.chart" . }}
+{{ include "dbjobs.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: dbjobs
+{{- end }}
+
+{{- define "dbjobs.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "dbjobs.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "dbjobs.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The uninstall hook's own names (its ServiceAccount, Role(s) and Job). */}}
+{{- define "dbjobs.uninstallName" -}}
+{{- printf "%s-uninstall" (include "dbjobs.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Checks on combinations of values the schema cannot express (or cannot explain). Included by the
+Deployment, so every render runs them.
+*/}}
+{{- define "dbjobs.validate" -}}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "replicaCount=%v: dbjobs runs one replica at most. Leader election is not built yet, so two replicas would both reconcile every job (double jobs/reset calls, racing status writes); use 1 (or 0 to stop the controller)" .Values.replicaCount) }}
+{{- end }}
+{{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) (int .Values.health.port)) }}
+{{- fail (printf "metrics.port and health.port are both %v: the metrics and health endpoints need two ports" .Values.health.port) }}
+{{- end }}
+{{- if ge (int .Values.controller.shutdownSeconds) (int .Values.terminationGracePeriodSeconds) }}
+{{- fail (printf "controller.shutdownSeconds=%v must be below terminationGracePeriodSeconds=%v, or the kubelet kills the controller before it has abandoned its in-flight work" .Values.controller.shutdownSeconds .Values.terminationGracePeriodSeconds) }}
+{{- end }}
+{{- if and (not .Values.serviceAccount.create) .Values.rbac.create (not .Values.serviceAccount.name) }}
+{{- fail "rbac.create binds the controller's ServiceAccount: with serviceAccount.create=false set serviceAccount.name to an existing ServiceAccount" }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,50 @@
+{{/*
+Every RBAC rule of the chart, in one place. Each verb is a Kubernetes call the code makes, and no more:
+tests/e2e/test_rbac.py reads the apiserver's audit log of a full lifecycle under these rules, fails on a
+verb never called, and shows each one is needed (dropped -> that request refused).
+*/}}
+
+{{/* The controller, on the resources of the namespaces it watches (a ClusterRole or a Role in each). */}}
+{{- define "dbjobs.rules.controller.namespaced" -}}
+- apiGroups: [dbjobs.io]
+  resources: [databricksjobs]
+  verbs: [list, watch, patch]
+- apiGroups: [dbjobs.io]
+  resources: [databricksjobs/status]
+  verbs: [patch]
+- apiGroups: [dbjobs.io]
+  resources: [databricksworkspaces]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end }}
+
+{{/*
+The controller, cluster-scoped: kopf watches CRDs when it runs cluster-wide (it watches namespaces only for
+namespace globs, which the chart never passes). Never granted
+with watchNamespaces (kopf then logs a warning and carries on).
+*/}}
+{{- define "dbjobs.rules.controller.cluster" -}}
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [list, watch]
+{{- end }}
+
+{{/* The uninstall hook, on DatabricksJobs: keep releases finalizers (patch), delete deletes them. */}}
+{{- define "dbjobs.rules.uninstall.jobs" -}}
+- apiGroups: [dbjobs.io]
+  resources: [databricksjobs]
+  verbs: [list, {{ if eq .Values.uninstall.jobs "delete" }}delete{{ else }}patch{{ end }}]
+{{- end }}
+
+{{/* The uninstall hook, in the release namespace: scale the controller Deployment to 0 (keep only). */}}
+{{- define "dbjobs.rules.uninstall.scale" -}}
+- apiGroups: [apps]
+  resources: [deployments/scale]
+  resourceNames: [{{ include "dbjobs.fullname" . }}]
+  verbs: [get, patch]
+{{- end }}
