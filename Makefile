@@ -28,11 +28,24 @@ control-plane:
 helm-tools:
 	bash hack/build-helm-tools.sh
 
+.PHONY: argocd
+# Argo CD v3.6.1 (the argocd multi-call binary and argocd-healthcheck, from the Go module proxy with Go 1.27,
+# cached in ~/.cache/dbjobs/argocd) and redis-server (Debian package, apt-get when missing): the Argo CD health
+# check tests and the Git -> Argo CD -> Databricks loop test.
+argocd:
+	bash hack/build-argocd.sh
+	bash hack/install-redis.sh
+
 .PHONY: clients
 # Real Databricks clients the integration tier drives against the emulator (old SDK, legacy CLI, Go SDK
 # driver) and the official Jobs 2.1 OpenAPI document, cached in ~/.cache/dbjobs/clients.
 clients:
 	bash hack/build-clients.sh
+
+# Render manifests/install.yaml from the chart (install without Helm; a test fails when it is stale).
+.PHONY: manifests
+manifests: helm-tools
+	bash hack/render-install.sh
 
 # Regenerate crds/ from the pinned databricks-sdk (tests/unit/test_crd_generation.py fails when it is stale).
 .PHONY: crds
@@ -52,18 +65,23 @@ importlint: install
 test-unit: install
 	$(VENV)/bin/pytest -m unit -q
 
-test-integration: install clients helm-tools
+test-integration: install clients argocd helm-tools
 	$(VENV)/bin/pytest -m integration -q
 
-test-e2e: install control-plane helm-tools
+test-e2e: install control-plane argocd helm-tools
 	$(VENV)/bin/pytest -m e2e -q
 
 # The README's test command: static checks, then every tier.
-test: install control-plane clients helm-tools lint typecheck importlint
+test: install control-plane clients argocd helm-tools lint typecheck importlint
 	$(VENV)/bin/pytest -q --durations=15
 
 demo: install control-plane
 	$(VENV)/bin/dbjobs-testkit demo
+
+.PHONY: demo-argocd
+# The same product told through Argo CD: commits to a local Git repository, Argo CD syncing them, our health check.
+demo-argocd: install control-plane argocd
+	$(VENV)/bin/dbjobs-testkit demo-argocd
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

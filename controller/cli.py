@@ -6,6 +6,8 @@ does not pay for kopf and the Kubernetes client):
 * ``dbjobs run``       run the operator (kopf) against the cluster in KUBECONFIG / in-cluster config.
 * ``dbjobs convert``   turn job definitions as people keep them into DatabricksJob manifests.
 * ``dbjobs diff``      compare desired settings with a live job, as the controller does (exit 0/1/2).
+* ``dbjobs export``    write manifests that adopt a workspace's jobs, to files or a new Git branch.
+* ``dbjobs plan``      what merging a Git revision would do to the workspace, for a pull request (exit 0/1/2).
 * ``dbjobs uninstall`` release (``--jobs keep``) or delete (``--jobs delete``) every DatabricksJob before
   dbjobs is removed, so deleting the CRDs never hangs on finalizers.
 
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+
+from controller.gitops import cli_args as gitops_args
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,12 +66,13 @@ def _parser() -> argparse.ArgumentParser:
 
     conv = sub.add_parser("convert", help="convert job definitions into DatabricksJob manifests")
     conv.add_argument("files", nargs="+", help="Jobs API JSON, jobs/get responses, legacy 2.0 jobs, bundle YAML")
-    conv.add_argument(
-        "--output-dir", "-o", default=None, help="write one manifest per job into this directory (default: stdout)"
-    )
-    conv.add_argument("--namespace", default=None, help="metadata.namespace of the manifests")
-    conv.add_argument("--workspace-ref", default="default", help="spec.workspaceRef.name (default: default)")
-    conv.add_argument("--target", default=None, help="bundle target whose overrides apply")
+    gitops_args.convert_arguments(conv)
+
+    exp = sub.add_parser("export", help="write DatabricksJob manifests that adopt a workspace's jobs")
+    gitops_args.export_arguments(exp)
+
+    plan = sub.add_parser("plan", help="what merging a Git revision would do to the workspace (exit 0/1/2)")
+    gitops_args.plan_arguments(plan)
 
     diff = sub.add_parser("diff", help="show where a live job differs from the desired settings")
     diff.add_argument("desired", help="JobSettings or a DatabricksJob manifest (JSON or YAML)")
@@ -96,15 +101,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return uninstall(jobs=args.jobs, namespaces=args.namespace, deployment=args.deployment, timeout_s=args.timeout)
     if args.command == "convert":
-        from controller.gitops.convert import convert_main
+        from controller.gitops.convert_cli import run
 
-        return convert_main(
-            args.files,
-            output_dir=args.output_dir,
-            namespace=args.namespace,
-            workspace_ref=args.workspace_ref,
-            target=args.target,
-        )
+        return run(args)
+    if args.command == "export":
+        if args.branch and not args.commit:
+            print("dbjobs export: --branch needs --commit (the commit is made on the new branch)", file=sys.stderr)
+            return 2
+        from controller.gitops.export_cli import export_main
+
+        return export_main(args)
+    if args.command == "plan":
+        from controller.gitops.plan_cli import plan_main
+
+        return plan_main(args)
     if args.command == "diff":
         from controller.gitops.diff import diff_main
 

@@ -1,9 +1,10 @@
-"""kopf registration: which events call which driver function, and the process around them. No decisions.
+"""kopf registration: which watch events reach the manager, and the process around them. No decisions.
 
-Settings: progress and a digest of the last-handled configuration are kept in ``dbjobs.io/…``
-annotations (not in ``status``, which is ours; see ``diffbase``); the finalizer is ``dbjobs.io/finalizer``;
-standalone mode (no KopfPeering CRDs to install). Runtime settings (poll interval, namespaces, logging,
-metrics, health, shutdown budget) come from the environment: :mod:`controller.operator.config`.
+DatabricksJob and DatabricksWorkspace watch events feed the manager's registry (no GET per reconcile); the
+only kopf handler with state is the delete behind the finalizer ``dbjobs.io/finalizer`` (its progress in
+``dbjobs.io/…`` annotations, never in ``status``, which is ours). Standalone mode (no KopfPeering CRDs).
+kopf posts no Events of its own: the writer emits them. Runtime settings come from the environment
+(:mod:`controller.operator.config`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from typing import Any
 
 import kopf
 
-from controller.api.models import GROUP, JOB_PLURAL, VERSION
-from controller.operator import driver, health, metrics, runnow, workspaces
+from controller.api.models import GROUP, JOB_PLURAL, VERSION, WORKSPACE_PLURAL
+from controller.operator import healthz, metrics
 from controller.operator.config import CONFIG
+from controller.operator.credentials import load_kube_config
 from controller.operator.diffbase import DigestDiffBaseStorage
+from controller.operator.healthz import HEARTBEAT_S, Health
+from controller.operator.leader import LeaderElectionError, LeaderElector
 from controller.operator.logs import configure_logging
+from controller.operator.manager import Manager
 
 POLL_INTERVAL_SECONDS = CONFIG.poll_interval_s
 FINALIZER = "dbjobs.io/finalizer"
@@ -33,73 +38,72 @@ log = logging.getLogger(__name__)
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Operator-wide settings; also loads the Kubernetes client configuration used for Secrets."""
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Operator-wide settings, the Kubernetes client, and the manager every handler calls."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="dbjobs.io")
     settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix="dbjobs.io", key="last-handled-digest")
     settings.peering.standalone = True
-    settings.posting.level = logging.INFO
+    settings.posting.enabled = False  # Events come from our writer only, with reasons from one enum
     settings.watching.server_timeout = 300
+    if CONFIG.watch_namespaces:
+        # Named namespaces need no cluster-wide discovery (which a namespaced Role cannot list anyway).
+        settings.scanning.disabled = True
     # The last resort if a graceful stop hangs: kopf SIGKILLs its own process after this long.
     settings.process.ultimate_exiting_timeout = CONFIG.shutdown_s + 5
-    await asyncio.to_thread(workspaces.load_kube_config)
-    if CONFIG.metrics_port:
-        metrics.serve(CONFIG.metrics_port, address=CONFIG.metrics_bind_address)
+    await asyncio.to_thread(load_kube_config)
+    memo["manager"] = Manager(CONFIG)
 
 
-@kopf.on.create(GROUP, VERSION, JOB_PLURAL)
-@kopf.on.update(GROUP, VERSION, JOB_PLURAL, field="spec")
-@kopf.on.resume(GROUP, VERSION, JOB_PLURAL)
-async def on_change(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any, **_: Any) -> None:
-    """Created, spec changed, or found at operator start: reconcile now."""
-    async with metrics.ReconcileTimer():
-        await driver.reconcile(body, patch, retry, logger)
+@kopf.on.cleanup()
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    manager: Manager = memo["manager"]
+    await manager.stop()
 
 
-@kopf.timer(GROUP, VERSION, JOB_PLURAL, interval=POLL_INTERVAL_SECONDS, initial_delay=POLL_INTERVAL_SECONDS)
-async def periodic_check(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
-    """Re-read the live job: detect drift, re-create a job deleted in the workspace; then run health
-    (same patch, so the two never write conditions from different snapshots)."""
-    if body["metadata"].get("deletionTimestamp"):
-        return
-    try:
-        async with metrics.ReconcileTimer():
-            await driver.reconcile(body, patch, int(kwargs.get("retry", 0)), logger)
-    except kopf.TemporaryError as err:
-        # kopf drops a timer's patch when the timer raises, which would leave a stale Synced=True
-        # through an outage; the next tick is the retry, so report and return instead.
-        logger.warning(f"periodic check failed (status says why), retrying in {POLL_INTERVAL_SECONDS:g}s: {err}")
-    finally:
-        await health.check(body, patch, logger, interval_s=POLL_INTERVAL_SECONDS)
+@kopf.index(GROUP, VERSION, WORKSPACE_PLURAL)
+async def workspaces_listed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """kopf fills every index before any other handler runs: so the manager knows every DatabricksWorkspace before
+    the first DatabricksJob event, and never reports an existing workspace as missing at start-up."""
+    memo["manager"].workspace_event(body, None)
 
 
-@kopf.on.field(GROUP, VERSION, JOB_PLURAL, field=("metadata", "annotations", runnow.ANNOTATION))
-async def on_run_now(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
-    """The run-now annotation got a new value: start exactly one run for it."""
-    await runnow.trigger(body, patch, logger)
+@kopf.on.event(GROUP, VERSION, WORKSPACE_PLURAL)
+async def workspace_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A DatabricksWorkspace was listed, changed or deleted."""
+    memo["manager"].workspace_event(body, type)
+
+
+@kopf.on.event(GROUP, VERSION, JOB_PLURAL)
+async def job_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A DatabricksJob was listed, changed (spec, annotations, our own status) or deleted."""
+    memo["manager"].job_event(body, type)
 
 
 @kopf.on.delete(GROUP, VERSION, JOB_PLURAL)
-async def on_delete(body: kopf.Body, retry: int, logger: Any, **_: Any) -> None:
+async def on_delete(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
     """Deleted: remove the Databricks job (per deletionPolicy) before kopf drops the finalizer."""
-    await driver.delete(body, retry, logger)
-    metrics.forget(body["metadata"]["namespace"], body["metadata"]["name"])
+    delay = await memo["manager"].delete(body, retry)
+    if delay is not None:
+        raise kopf.TemporaryError("the Databricks job is not deleted yet", delay=delay)
 
 
 def run_operator(*, namespaces: list[str] | None, verbose: bool, liveness: str | None) -> int:
     """Run the operator until SIGINT/SIGTERM; returns the exit code (0 on a clean stop).
 
     ``namespaces`` (``dbjobs run -n``) add to ``DBJOBS_WATCH_NAMESPACES``; none at all means every
-    namespace. ``liveness`` overrides the endpoint ``DBJOBS_HEALTH_PORT`` would give. On SIGTERM the
-    operator stops within ``DBJOBS_SHUTDOWN_SECONDS``: kopf cancels its handlers, and blocking calls
-    still in flight (an SDK retry can hold a thread for 30 s) are abandoned rather than awaited. That is
+    namespace. ``GET /healthz`` is served from the start (:mod:`controller.operator.healthz`) on ``liveness``
+    (``http://HOST:PORT/PATH``), else on ``DBJOBS_HEALTH_PORT``; so is ``/metrics`` (``DBJOBS_METRICS_PORT``).
+    With ``DBJOBS_LEADER_ELECTION`` the process first waits as a follower until it holds the Lease
+    (:mod:`controller.operator.leader`), exits 1 at once if it loses it, and releases it after a clean stop.
+    On SIGTERM the operator stops within ``DBJOBS_SHUTDOWN_SECONDS``: kopf cancels its handlers, and blocking
+    calls still in flight (an SDK retry can hold a thread for 30 s) are abandoned rather than awaited. That is
     safe because every action is found again on restart (status, then the job's owner tag).
     """
     configure_logging(level="DEBUG" if verbose else CONFIG.log_level, fmt=CONFIG.log_format)
     try:
         # kopf would retry a broken configuration forever; say what is wrong and stop instead.
-        workspaces.load_kube_config()
+        load_kube_config()
     except Exception as err:
         print(f"dbjobs run: no usable Kubernetes configuration (in-cluster or KUBECONFIG): {err}", file=sys.stderr)
         return 2
@@ -107,14 +111,58 @@ def run_operator(*, namespaces: list[str] | None, verbose: bool, liveness: str |
     if liveness is None and CONFIG.health_port:
         liveness = f"http://0.0.0.0:{CONFIG.health_port}/healthz"
     log.info(f"dbjobs starting: namespaces={watch or 'all'} poll={POLL_INTERVAL_SECONDS:g}s health={liveness}")
+    health = Health()
+    try:
+        if liveness:
+            healthz.serve(health, liveness)
+        if CONFIG.metrics_port:  # from the start, so followers are scraped too
+            metrics.serve(CONFIG.metrics_port, address=CONFIG.metrics_bind_address)
+    except (ValueError, OSError) as err:
+        print(f"dbjobs run: cannot serve the health or metrics endpoint: {err}", file=sys.stderr)
+        return 2
+    elector, code = _await_leadership(health)
+    if code is not None:
+        return code
+    health.lead()
+    metrics.LEADER.set(1)
     loop = asyncio.new_event_loop()
     io = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="dbjobs-io")
     loop.set_default_executor(io)  # asyncio.to_thread runs here, so a stop need not wait for it
+    _heartbeat(loop, health)
     try:
-        kopf.run(loop=loop, clusterwide=not watch, namespaces=watch, standalone=True, liveness_endpoint=liveness)
+        kopf.run(loop=loop, clusterwide=not watch, namespaces=watch, standalone=True)
     finally:
+        if elector is not None:
+            elector.release()
         _abandon_in_flight(io, loop)
     return 0
+
+
+def _await_leadership(health: Health) -> tuple[LeaderElector | None, int | None]:
+    """With ``DBJOBS_LEADER_ELECTION``: follow until this process holds the Lease. Returns the elector (None
+    when leader election is off) and, when the process must stop instead of leading, its exit code."""
+    if CONFIG.leader_election is None:
+        return None, None
+    elector = LeaderElector(CONFIG.leader_election).start()
+    health.follow(elector.follower_healthy)
+    try:
+        if not elector.wait_until_leading():
+            log.info("dbjobs stopped while following")
+            return elector, 0
+    except LeaderElectionError as err:
+        log.error(f"dbjobs stops: {err}")
+        return elector, 1
+    return elector, None
+
+
+def _heartbeat(loop: asyncio.AbstractEventLoop, health: Health) -> None:
+    """Tell ``health`` every ``HEARTBEAT_S`` seconds that ``loop`` still turns (from the loop itself)."""
+
+    def beat() -> None:
+        health.beat()
+        loop.call_later(HEARTBEAT_S, beat)
+
+    loop.call_soon(beat)
 
 
 def _abandon_in_flight(io: ThreadPoolExecutor, loop: asyncio.AbstractEventLoop) -> None:

@@ -1,8 +1,10 @@
 """Generate the CustomResourceDefinitions in ``crds/`` (``make crds`` / ``python -m controller.api.crdgen``).
 
 ``spec.settings`` comes from the pinned databricks-sdk's ``JobSettings`` (:mod:`controller.api.sdkschema`)
-with the admission rules of :mod:`controller.api.rules`; the operator fields and ``status`` come from
-:mod:`controller.api.operatorschema`. Output is deterministic (declaration order, fixed YAML style), so
+with the admission rules of :mod:`controller.api.rules`; the operator fields and ``status`` of both kinds are
+generated from the pydantic models (:mod:`controller.api.models`, :mod:`controller.api.jobstatus`,
+:mod:`controller.api.workspace`) by :mod:`controller.api.schemagen`; printer columns are
+:mod:`controller.api.columns`. Output is deterministic (declaration order, fixed YAML style), so
 ``--check`` can fail CI when the committed files differ from what the code generates.
 """
 
@@ -18,8 +20,18 @@ import yaml
 from databricks.sdk.service import jobs
 
 from controller.api import rules
-from controller.api.models import GROUP, JOB_PLURAL, VERSION, WORKSPACE_PLURAL
-from controller.api.operatorschema import operator_fields, printer_columns, status_schema
+from controller.api.columns import job_columns, workspace_columns
+from controller.api.models import (
+    GROUP,
+    JOB_PLURAL,
+    VERSION,
+    WORKSPACE_PLURAL,
+    DatabricksJobSpec,
+    DatabricksJobStatus,
+    DatabricksWorkspaceSpec,
+    DatabricksWorkspaceStatus,
+)
+from controller.api.schemagen import crd_schema
 from controller.api.sdkschema import SchemaBuilder
 
 Schema = dict[str, Any]
@@ -49,6 +61,7 @@ def settings_schema() -> Schema:
         f"Schema generated from databricks-sdk {metadata.version('databricks-sdk')}."
     )
     schema["x-kubernetes-validations"] = rules.settings_rules()
+    schema["required"] = [*schema.get("required", []), *rules.SETTINGS_REQUIRED]
     return schema
 
 
@@ -98,56 +111,30 @@ def _root(description: str, spec: Schema, status: Schema) -> Schema:
 
 
 def job_crd() -> Schema:
-    """The DatabricksJob CRD."""
-    spec = {
-        "type": "object",
-        "description": "The desired job: Jobs API settings plus how dbjobs manages the job.",
-        "required": ["workspaceRef", "settings"],
-        "properties": {**operator_fields(), "settings": settings_schema()},
-    }
+    """The DatabricksJob CRD: ``spec`` from :class:`DatabricksJobSpec` with ``settings`` from the SDK (and
+    required), ``status`` from :class:`DatabricksJobStatus`."""
+    spec = crd_schema(DatabricksJobSpec)
+    spec["properties"]["settings"] = settings_schema()
+    spec["required"] = [*spec.get("required", []), "settings"]
     root = _root(
         "A Databricks job whose settings are kept in Git and reconciled against a workspace by dbjobs.",
         spec,
-        status_schema(),
+        crd_schema(DatabricksJobStatus),
     )
-    return _crd("DatabricksJob", JOB_PLURAL, ["dbjob", "dbjobs"], printer_columns(), root)
+    return _crd("DatabricksJob", JOB_PLURAL, ["dbjob", "dbjobs"], job_columns(), root)
 
 
 def workspace_crd() -> Schema:
-    """The DatabricksWorkspace CRD."""
-    secret_ref = {
-        "type": "object",
-        "description": "A Secret in the same namespace holding a personal access token.",
-        "required": ["name"],
-        "properties": {
-            "name": {"type": "string", "minLength": 1, "description": "Secret name."},
-            "key": {"type": "string", "description": "Key in the Secret (default: token)."},
-        },
-    }
-    spec = {
-        "type": "object",
-        "description": "Where the workspace is and how dbjobs authenticates to it.",
-        "required": ["host", "tokenSecretRef"],
-        "properties": {
-            "host": {
-                "type": "string",
-                "minLength": 1,
-                "description": "Workspace URL, e.g. https://dbc-1234.cloud.databricks.com.",
-            },
-            "tokenSecretRef": secret_ref,
-        },
-    }
-    status = {
-        "type": "object",
-        "description": "Reserved for the controller.",
-        "x-kubernetes-preserve-unknown-fields": True,
-    }
-    columns = [
-        {"name": "Host", "type": "string", "jsonPath": ".spec.host"},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
-    root = _root("A Databricks workspace that DatabricksJobs in the same namespace may use.", spec, status)
-    return _crd("DatabricksWorkspace", WORKSPACE_PLURAL, ["dbws"], columns, root)
+    """The DatabricksWorkspace CRD: ``spec`` and ``status`` from :class:`DatabricksWorkspaceSpec` and
+    :class:`DatabricksWorkspaceStatus`."""
+    root = _root(
+        "A Databricks workspace that DatabricksJobs in the same namespace may use.",
+        crd_schema(DatabricksWorkspaceSpec),
+        crd_schema(DatabricksWorkspaceStatus),
+    )
+    return _crd(
+        "DatabricksWorkspace", WORKSPACE_PLURAL, ["dbws", "dbworkspace", "dbworkspaces"], workspace_columns(), root
+    )
 
 
 def render(crd: Schema, header: str) -> str:

@@ -11,6 +11,7 @@ iterate. Where the API documents no limit but a rule iterates the list, the boun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from databricks.sdk.service import jobs
@@ -29,9 +30,14 @@ LIST_MAP_KEYS: dict[str, str] = {
     "environments": "environment_key",  # referenced by key from tasks (SDK JobEnvironment)
 }
 
+#: Fields ``spec.settings`` must set. The Jobs API needs none of them; dbjobs requires a name (the reason is in
+#: controller/api/validate.py), so ``settings: {}`` and ``name: null`` are refused at admission.
+SETTINGS_REQUIRED = ["name"]
+
 #: Extra schema keywords by settings path: ``{path: {keyword: value}}``.
 PATH_LIMITS: dict[str, Schema] = {
-    "name": {"maxLength": 4096},  # SDK docstring: 4096 bytes UTF-8
+    # SDK docstring: 4096 bytes UTF-8; at least 1: dbjobs requires a name (controller/api/validate.py).
+    "name": {"minLength": 1, "maxLength": 4096},
     "description": {"maxLength": 27700},  # SDK docstring
     "tasks": {"maxItems": 1000},  # Jobs API 2.2 write limit (docs)
     "job_clusters": {"maxItems": 100},  # OpenAPI 2.1 maxItems
@@ -79,16 +85,34 @@ def _count(fields: list[str]) -> str:
     return "[" + ", ".join(f"has(self.{f})" for f in fields) + "].filter(x, x).size()"
 
 
+def _task_rules() -> list[Schema]:
+    # Each rule's public source is in controller/api/refusals.py (RULES), which checks the same in Python.
+    types_ = task_type_fields()
+    compute = ["existing_cluster_id", "new_cluster", "job_cluster_key", "environment_key", "compute"]
+    return [
+        {
+            "rule": f"{_count(types_)} == 1",
+            "message": "a task must set exactly one task type (one of " + ", ".join(types_) + ")",
+        },
+        {  # refusals: no-file-uri
+            "rule": "(!has(self.notebook_task) || !self.notebook_task.notebook_path.startsWith('file:')) && "
+            "(!has(self.spark_python_task) || !self.spark_python_task.python_file.startsWith('file:'))",
+            "message": "notebook_path / python_file must not be a file:// URI (a file on the deploying machine): "
+            "give a workspace path, a cloud URI or a path in the job's git_source",
+        },
+        {  # refusals: serverless-environment
+            "rule": "!(has(self.spark_python_task) || has(self.python_wheel_task) || has(self.dbt_task)) || "
+            + " || ".join(f"has(self.{c})" for c in compute),
+            "message": "a spark_python_task, python_wheel_task or dbt_task without a cluster runs on serverless "
+            "compute and needs an environment_key",
+        },
+    ]
+
+
 def class_rules(cls: type) -> list[Schema]:
     """CEL rules on every object of SDK class ``cls``."""
     if cls is jobs.Task:
-        types_ = task_type_fields()
-        return [
-            {
-                "rule": f"{_count(types_)} == 1",
-                "message": "a task must set exactly one task type (one of " + ", ".join(types_) + ")",
-            }
-        ]
+        return _task_rules()
     if cls is jobs.JobRunAs:
         return [
             {
@@ -106,9 +130,53 @@ def class_rules(cls: type) -> list[Schema]:
     return []
 
 
+def _sourced_path_ok(task: str) -> str:
+    """CEL: ``task``'s notebook and SQL file paths fit their source (GIT: relative; WORKSPACE: absolute)."""
+    parts = []
+    for block, path, source in (
+        (f"{task}.notebook_task", f"{task}.notebook_task.notebook_path", f"{task}.notebook_task.source"),
+        (f"{task}.sql_task.file", f"{task}.sql_task.file.path", f"{task}.sql_task.file.source"),
+    ):
+        guard = f"has({block})" if "sql_task" not in block else f"has({task}.sql_task) && has({block})"
+        is_git = f"(has({source}) ? {source} == 'GIT' : has(self.git_source))"
+        parts.append(f"(!({guard}) || ({is_git} ? !{path}.startsWith('/') : {path}.startsWith('/')))")
+    return " && ".join(parts)
+
+
+def _git_source_ok(task: str) -> str:
+    """CEL: no ``source: GIT`` on ``task`` (callers allow it when the job has a git_source)."""
+    parts = []
+    for block, source in (
+        (f"{task}.notebook_task", f"{task}.notebook_task.source"),
+        (f"{task}.spark_python_task", f"{task}.spark_python_task.source"),
+        (f"{task}.dbt_task", f"{task}.dbt_task.source"),
+    ):
+        parts.append(f"!(has({block}) && has({source}) && {source} == 'GIT')")
+    sql = f"{task}.sql_task"
+    parts.append(f"!(has({sql}) && has({sql}.file) && has({sql}.file.source) && {sql}.file.source == 'GIT')")
+    return " && ".join(parts)
+
+
+def _each_task(check: Callable[[str], str]) -> str:
+    """CEL: ``check`` holds for every task and every for-each inner task."""
+    inner = "t.for_each_task.task"
+    return f"!has(self.tasks) || self.tasks.all(t, {check('t')} && (!has(t.for_each_task) || {check(inner)}))"
+
+
 def settings_rules() -> list[Schema]:
     """CEL rules on ``spec.settings`` that relate fields across the job (each names its field)."""
     return [
+        {  # refusals: workspace-path-absolute, git-path-relative
+            "rule": _each_task(_sourced_path_ok),
+            "message": "tasks[].notebook_task.notebook_path / sql_task.file.path: a WORKSPACE path must be absolute "
+            "(start with /), a GIT path (the job has git_source, or source: GIT) relative to the repository root",
+            "fieldPath": ".tasks",
+        },
+        {  # refusals: git-source-required
+            "rule": "has(self.git_source) || " + _each_task(_git_source_ok),
+            "message": "tasks[]: source GIT needs the job's git_source",
+            "fieldPath": ".tasks",
+        },
         {
             "rule": f"{_count(['schedule', 'continuous', 'trigger'])} <= 1",
             "message": "at most one of schedule, continuous and trigger may be set",

@@ -4,11 +4,18 @@
   day-of-month and day-of-week is ``?``"; the schema only checks the field count. Both are checked behind
   :func:`check_schedule`, the one place that knows which library does it (quartz-cron-checker for the
   expression, the IANA database through :mod:`zoneinfo` and tzdata for the Java timezone id).
-* ``depends_on`` naming an existing task (:func:`dependency_problems`): a CEL rule for it is quadratic in
-  the number of tasks, and at the API's limit of 1000 tasks the apiserver's static cost estimate exceeds the
-  per-rule budget by more than 100x, so the CRD cannot carry it. It is not yet part of
-  :func:`validate_settings`: tests/e2e/test_reconcile.py relies on Databricks refusing a dangling
-  dependency (one refused jobs/create); joining it is a one-line change together with that test.
+* ``depends_on`` naming an existing task, not the task itself, and forming no cycle
+  (:func:`dependency_problems`): a CEL rule for it is quadratic in the number of tasks, and at the API's
+  limit of 1000 tasks the apiserver's static cost estimate exceeds the per-rule budget by more than 100x, so
+  the CRD cannot carry it.
+* The refusal rules of :mod:`controller.api.refusals` (each with its public source), for resources admitted
+  before the CRD carried the CEL rules that say most of them.
+* ``name``: the Jobs API accepts a job without one (every ``JobSettings`` field is optional in
+  ``jobs/create`` and ``name`` defaults to ``Untitled``, https://docs.databricks.com/api/workspace/jobs/create),
+  and a job with no tasks (``tasks`` is optional there too). dbjobs refuses a missing or empty ``name``
+  (the CRD requires it; :data:`NAME_REQUIRED`): ``settings: {}`` or ``name: null`` is nearly always a YAML
+  slip, and a job called ``Untitled`` cannot be told from others in the workspace. A job without tasks is
+  accepted, as Databricks accepts it.
 
 A finding is a string ``"<path>: <problem>"`` with the path under ``spec.settings``.
 """
@@ -21,6 +28,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from quartz_cron_checker import validate_cron_string
+
+from controller.api.refusals import refusals
+
+#: The message for a settings without a name (see the module doc); the CRD says the same at admission.
+NAME_REQUIRED = "name: required: dbjobs manages named jobs (Databricks would call this one 'Untitled')"
 
 
 @functools.cache
@@ -67,8 +79,14 @@ def dependency_problems(settings: Mapping[str, Any]) -> list[str]:
 
 
 def validate_settings(settings: Mapping[str, Any]) -> list[str]:
-    """Every problem in ``settings`` (a JobSettings dict) that admission could not refuse; [] when valid."""
-    found: list[str] = dependency_problems(settings)
+    """Every problem in ``settings`` (a JobSettings dict) that admission could not refuse; [] when valid.
+
+    Order: the name, dangling or self dependencies, the refusal rules (cycles last), the schedule.
+    """
+    name = settings.get("name")
+    found: list[str] = [] if isinstance(name, str) and name.strip() else [NAME_REQUIRED]
+    found += dependency_problems(settings)
+    found += [str(r) for r in refusals(settings)]
     schedule = settings.get("schedule")
     if isinstance(schedule, Mapping):
         for field, message in check_schedule(schedule.get("quartz_cron_expression"), schedule.get("timezone_id")):

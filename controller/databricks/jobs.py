@@ -8,6 +8,7 @@ Errors are the SDK's; ``controller.databricks.errors.classify`` says what they m
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
@@ -75,3 +76,45 @@ def delete(client: WorkspaceClient, job_id: int) -> bool:
             return False
         raise
     return True
+
+
+def run_now(client: WorkspaceClient, job_id: int, token: str, parameters: Mapping[str, str]) -> int:
+    """``jobs/run-now`` with an ``idempotency_token`` (a retry with the same token gets the same run back,
+    https://docs.databricks.com/api/workspace/jobs/runnow); ``parameters`` as ``job_parameters``. Returns
+    the run id."""
+    body: dict[str, Any] = {"job_id": job_id, "idempotency_token": token}
+    if parameters:
+        body["job_parameters"] = dict(parameters)
+    response = client.api_client.do("POST", "/api/2.2/jobs/run-now", body=body)
+    assert isinstance(response, dict)
+    return int(response["run_id"])
+
+
+@dataclass(frozen=True)
+class ListedJob:
+    """One job of a workspace as ``jobs/list?expand_tasks=true`` returns it, every page of its inner arrays merged.
+
+    ``settings`` is the JobSettings dict; ``creator`` the creator's user name (the default ``run_as``, None when
+    the creator was deleted).
+    """
+
+    job_id: int
+    settings: dict[str, Any]
+    creator: str | None
+
+
+def list_jobs(client: WorkspaceClient, *, name: str | None = None) -> list[ListedJob]:
+    """Every job of the workspace (only those named ``name`` when given: an exact, case-insensitive match).
+
+    ``jobs/list`` with ``expand_tasks=true`` and 100 jobs a page; the SDK's mixin follows ``next_page_token``
+    and re-reads with ``jobs/get`` each job whose tasks, clusters, parameters or environments were cut at 100
+    (https://docs.databricks.com/api/workspace/jobs/list). About N/100 + (jobs over 100 tasks) calls.
+    Errors are the SDK's.
+    """
+    out = []
+    for job in client.jobs.list(expand_tasks=True, limit=100, name=name):
+        if job.job_id is None:
+            continue
+        settings = job.settings.as_dict() if job.settings else {}
+        out.append(ListedJob(int(job.job_id), settings, job.creator_user_name))
+    return out

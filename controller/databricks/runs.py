@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,13 +63,25 @@ class RunObserver:
     _max_start: int | None = None
     _last_refresh: float = float("-inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _gate: Callable[[], None] | None = None
     last_cycle: CycleStats = field(default_factory=CycleStats)
+    #: What readers see: published whole at the end of a refresh (never under the lock), so a reader on the
+    #: event loop can never wait for a refresh that itself waits for the event loop (the request budget).
+    _published: tuple[dict[int, list[Run]], frozenset[int]] = field(default_factory=lambda: ({}, frozenset()))
 
     def refresh(
-        self, client: WorkspaceClient, job_ids: Iterable[int], *, now_ms: int | None = None, force: bool = False
+        self,
+        client: WorkspaceClient,
+        job_ids: Iterable[int],
+        *,
+        now_ms: int | None = None,
+        force: bool = False,
+        gate: Callable[[], None] | None = None,
     ) -> CycleStats | None:
         """Run one observation cycle for ``job_ids`` (the jobs someone will ask about); returns its
-        call counts, or None when the last cycle is recent enough to reuse."""
+        call counts, or None when the last cycle is recent enough to reuse. ``gate`` is called before
+        each request (the workspace's request budget)."""
+        self._gate = gate
         with self._lock:
             if not force and time.monotonic() - self._last_refresh < self.min_interval_s:
                 return None
@@ -99,7 +111,8 @@ class RunObserver:
                     self._complete.add(job_id)
             self._last_refresh = time.monotonic()
             self.last_cycle = stats
-            log.info("run observation: %d calls (%d batch, %d per-job)", stats.total, stats.batch, stats.per_job)
+            self._publish()
+            log.debug("run observation: %d calls (%d batch, %d per-job)", stats.total, stats.batch, stats.per_job)
             return stats
 
     def ensure_known(self, client: WorkspaceClient, job_id: int) -> int:
@@ -111,19 +124,22 @@ class RunObserver:
             for run in self._pages(client, {"job_id": str(job_id), "limit": str(self.window)}, stats, 1):
                 self._add(run)
             self._complete.add(job_id)
+            self._publish()
             return stats.total
 
     def runs(self, job_id: int) -> list[Run]:
-        """The job's known runs, most recently started first (at most ``window``)."""
-        with self._lock:
-            runs = self._runs.get(job_id, {})
-            return sorted(
-                runs.values(), key=lambda r: (int(r.get("start_time") or 0), r.get("run_id", 0)), reverse=True
-            )
+        """The job's known runs, most recently started first (at most ``window``), as of the last refresh."""
+        return list(self._published[0].get(job_id, ()))
 
     def knows(self, job_id: int) -> bool:
-        with self._lock:
-            return job_id in self._complete
+        """Whether a refresh covered ``job_id``'s whole history. Never blocks."""
+        return job_id in self._published[1]
+
+    def _publish(self) -> None:
+        """Called under the lock at the end of a refresh: replace the readers' view in one assignment."""
+        order = lambda r: (int(r.get("start_time") or 0), r.get("run_id", 0))  # noqa: E731
+        view = {job: sorted(runs.values(), key=order, reverse=True) for job, runs in self._runs.items()}
+        self._published = (view, frozenset(self._complete))
 
     def _add(self, run: Run) -> None:
         job_id = run.get("job_id")
@@ -142,6 +158,8 @@ class RunObserver:
         token: str | None = None
         per_job = "job_id" in query
         for _ in range(max_pages):
+            if self._gate is not None:
+                self._gate()
             params = {"limit": str(PAGE_LIMIT), **query, **({"page_token": token} if token else {})}
             page = client.api_client.do("GET", RUNS_LIST, query=params)
             if per_job:

@@ -1,36 +1,62 @@
-"""Jobs in Databricks Asset Bundle YAML (``databricks.yml``, pre-GA ``bundle.yml``, ``resources/*.yml``).
+"""Jobs in a Databricks Asset Bundle, as the bundle CLI would deploy them for one target.
 
-Follows the bundle configuration docs:
+A bundle is ``databricks.yml`` (or pre-GA ``bundle.yml``) and the files its ``include:`` names
+(:mod:`controller.gitops.bundle_files`). For the selected target (:mod:`controller.gitops.bundle_target`) each
+``resources.jobs.<key>`` becomes one job, following the bundle configuration docs
+(https://docs.databricks.com/aws/en/dev-tools/bundles/settings, .../bundles/deployment-modes):
 
-* jobs are ``resources.jobs.<key>``; a target may add or override them under
-  ``targets.<t>.resources.jobs.<key>`` (pre-GA files say ``environments`` instead of ``targets``);
-* target selection mirrors the Databricks CLI: the named ``--target``; without one, the only target, or
-  else the one marked ``default: true``; with none of those no target overrides apply (and a warning
-  says so). A named target that a file does not define (a ``resources/*.yml`` fragment usually defines
-  none) still gives ``${bundle.target}`` its value;
-* target overrides merge into the job as the CLI merges configuration: mappings key by key, scalars
-  replaced, sequences appended, then ``tasks``/``job_clusters``/``parameters``/``environments`` elements
-  with the same key (``task_key``/``job_cluster_key``/``name``/``environment_key``) merged into one;
-* a top-level or target ``run_as`` applies to jobs that do not set their own;
-* ``permissions`` (and ``lifecycle``) are bundle settings, not ``JobSettings``: dropped with a warning.
+* the target's ``resources.jobs.<key>`` merges into the job (:mod:`controller.gitops.bundle_merge`); a job
+  only a target defines exists only in that target;
+* a bundle-wide ``run_as`` (the target's, else the top-level one) applies to jobs that set none;
+* ``presets`` (and the defaults of ``mode: development``: a ``[dev <user>]`` name prefix, a ``dev`` tag, at
+  most 4 concurrent runs, paused schedules and triggers) apply as the CLI applies them (``apply_presets.go``);
+* ``${var.*}``, ``${bundle.*}`` and ``${workspace.*}`` resolve where the bundle determines them; the rest
+  (``${resources.*.id}``, lookups) is left as written and reported by field;
+* relative code paths become Git paths with ``--git-url``, or are reported (:mod:`controller.gitops.codepaths`);
+* ``permissions`` (bundle-wide and per job) are not ``JobSettings`` and dbjobs does not set job permissions:
+  they are reported for each job and kept in the manifest's ``dbjobs.io/bundle-permissions`` annotation
+  (JSON), never dropped silently; ``lifecycle`` is dropped with a warning;
+* a job without ``name`` is named after its resource key (dbjobs requires a name), with a warning;
+* other resources (pipelines, dashboards, apps, …) and ``artifacts`` are listed as not converted.
 """
 
 from __future__ import annotations
 
+import json
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from controller.gitops.conversion import ConversionError, Finding, JobSource, join_path
-from controller.gitops.interpolation import Scope, resolve, unresolved
-from controller.gitops.jobschema import JOB_SETTINGS, check_fields
+from controller.gitops.bundle_files import BundleConfig
+from controller.gitops.bundle_merge import copy_value, merge, merge_keyed_lists
+from controller.gitops.bundle_target import TargetContext, mapping, target_context, targets_of
+from controller.gitops.codepaths import (
+    GitOptions,
+    artifact_advice,
+    local_path_advice,
+    mark_local_paths,
+    to_git,
+    unmark,
+)
+from controller.gitops.conversion import Finding, JobSource, join_path
+from controller.gitops.interpolation import resolve, unresolved
+from controller.gitops.jobschema import JOB_SETTINGS, check_fields, drop_empty_strings
 
-BUNDLE_ONLY_JOB_KEYS = frozenset({"permissions", "lifecycle"})
-KEYED_LISTS = {
-    "tasks": "task_key",
-    "job_clusters": "job_cluster_key",
-    "parameters": "name",
-    "environments": "environment_key",
-}
 BUNDLE_KEYS = ("bundle", "resources", "targets", "environments", "variables", "include", "workspace")
+PERMISSIONS_ANNOTATION = "dbjobs.io/bundle-permissions"
+PAUSE_STATUSES = ("PAUSED", "UNPAUSED")
+
+
+@dataclass(frozen=True)
+class BundleOptions:
+    """What ``dbjobs convert`` is told about a bundle: ``target``, ``variables`` (``--var NAME=VALUE``),
+    ``current_user`` (the deploying identity, for ``~`` and development-mode prefixes), ``git``."""
+
+    target: str | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    current_user: str | None = None
+    git: GitOptions | None = None
 
 
 def is_bundle(doc: Any) -> bool:
@@ -38,159 +64,148 @@ def is_bundle(doc: Any) -> bool:
     return isinstance(doc, dict) and any(k in doc for k in BUNDLE_KEYS)
 
 
-def merge(base: Any, override: Any) -> Any:
-    """Bundle-style merge: mappings merged recursively, sequences appended, anything else replaced."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = merge(base[key], value) if key in base else value
-        return merged
-    if isinstance(base, list) and isinstance(override, list):
-        return base + override
-    return override
-
-
-def merge_keyed(items: list[Any], key: str) -> list[Any]:
-    """Merge elements sharing ``key`` into the first of them (later ones win); order of first use kept."""
-    out: list[Any] = []
-    index: dict[Any, int] = {}
-    for item in items:
-        k = item.get(key) if isinstance(item, dict) else None
-        if k is not None and k in index:
-            out[index[k]] = merge(out[index[k]], item)
-        else:
-            if k is not None:
-                index[k] = len(out)
-            out.append(item)
-    return out
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    # Malformed sections (a list or scalar where a mapping belongs) read as empty, not as a crash.
-    return value if isinstance(value, dict) else {}
-
-
 def _jobs_of(section: Any) -> dict[str, Any]:
-    return _mapping(_mapping(_mapping(section).get("resources")).get("jobs"))
+    return mapping(mapping(mapping(section).get("resources")).get("jobs"))
 
 
-def select_target(targets: dict[str, Any], named: str | None) -> tuple[str | None, list[Finding]]:
-    """The target whose overrides apply (see module doc) and findings explaining a non-obvious choice.
-
-    Raises :class:`ConversionError` when ``named`` is not among the file's ``targets`` (a file with no
-    targets, such as a ``resources/*.yml`` fragment, accepts any name)."""
-    if named is not None:
-        if targets and named not in targets:
-            # The bundle CLI refuses an unknown target too; a typo must not yield jobs named after it.
-            raise ConversionError(
-                f"targets: --target {named!r} is not a target of this bundle (have: {', '.join(targets)})"
-            )
-        return named, []
-    if len(targets) == 1:
-        return next(iter(targets)), []
-    defaults = [t for t, body in targets.items() if isinstance(body, dict) and body.get("default") is True]
-    if len(defaults) == 1:
-        return defaults[0], []
-    if targets:
-        why = "several are marked default" if defaults else "none is marked default: true"
-        return None, [("targets", f"no target selected ({why}); name one with --target; target overrides not applied")]
-    return None, []
+def _in_file(file: str, root_file: str, finding: Finding) -> Finding:
+    path, message = finding
+    return (f"{file}: {path}" if path else file, message) if file != root_file else finding
 
 
-def _variables(doc: dict[str, Any], target_body: dict[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    declared = _mapping(doc.get("variables"))
-    for name, decl in declared.items():
-        values[str(name)] = decl.get("default") if isinstance(decl, dict) else decl
-    overrides = _mapping(target_body.get("variables"))
-    for name, value in overrides.items():
-        # A target may give the value directly or as ``{default: …}`` (or a ``lookup``, unknown here).
-        if isinstance(value, dict) and ("default" in value or "lookup" in value):
-            value = value.get("default")
-        if value is not None:
-            values[str(name)] = value
-    return values
+def apply_presets(settings: dict[str, Any], presets: Mapping[str, Any]) -> None:
+    """Apply bundle ``presets`` to one job in place, as the CLI does (see module doc)."""
+    prefix = presets.get("name_prefix")
+    if isinstance(prefix, str) and prefix:
+        settings["name"] = prefix + str(settings.get("name") or "")
+    tags = mapping(presets.get("tags"))
+    if tags:
+        own = dict(mapping(settings.get("tags")))
+        settings["tags"] = {**own, **{k: v for k, v in tags.items() if not own.get(k)}}
+    if not settings.get("max_concurrent_runs") and presets.get("jobs_max_concurrent_runs"):
+        settings["max_concurrent_runs"] = presets["jobs_max_concurrent_runs"]
+    pause = presets.get("trigger_pause_status")
+    if pause in PAUSE_STATUSES:
+        for block in ("schedule", "continuous", "trigger"):
+            if isinstance(settings.get(block), dict) and not settings[block].get("pause_status"):
+                settings[block] = {**settings[block], "pause_status": pause}
 
 
-def _finish_job(job: dict[str, Any], origin: str, scope: Scope, run_as: Any) -> tuple[dict[str, Any], list[Finding]]:
+def _grant(permission: Mapping[str, Any]) -> str:
+    who = next((str(v) for k, v in permission.items() if k != "level"), "?")
+    return f"{who} {permission.get('level')}"
+
+
+def _permissions(job: Mapping[str, Any], ctx: TargetContext, origin: str) -> tuple[list[Any], list[Finding]]:
+    own: list[Any] = job["permissions"] if isinstance(job.get("permissions"), list) else []
+    bundle_wide, where = ctx.permissions
+    every = resolve([*own, *bundle_wide], ctx.scope)
+    if not every:
+        return [], []
+    sources = [join_path(origin, "permissions")] if own else []
+    sources += [where] if bundle_wide else []
+    grants = ", ".join(
+        f"{next((str(v) for k, v in p.items() if k != 'level'), '?')} {p.get('level')}"
+        for p in every
+        if isinstance(p, dict)
+    )
+    message = (
+        f"permissions ({grants}) from {' and '.join(sources)} are not converted: dbjobs does not set job permissions; "
+        f"kept in the manifest's {PERMISSIONS_ANNOTATION} annotation, set them with the Permissions API"
+    )
+    return every, [(origin, message)]
+
+
+def _settings_of(
+    job: Mapping[str, Any], origin: str, key: str, ctx: TargetContext
+) -> tuple[dict[str, Any], list[Finding]]:
     findings: list[Finding] = []
-    settings: dict[str, Any] = {}
-    for key, value in job.items():
-        if key in BUNDLE_ONLY_JOB_KEYS:
-            findings.append((join_path(origin, key), "bundle-only setting dropped (not part of JobSettings)"))
-        else:
-            settings[key] = value
-    for list_key, item_key in KEYED_LISTS.items():
-        if isinstance(settings.get(list_key), list):
-            settings[list_key] = merge_keyed(settings[list_key], item_key)
+    settings = {k: v for k, v in job.items() if k not in ("permissions", "lifecycle")}
+    if "lifecycle" in job:
+        findings.append((join_path(origin, "lifecycle"), "bundle-only setting dropped (not part of JobSettings)"))
+    settings = merge_keyed_lists(settings)
+    run_as, _ = ctx.run_as
     if run_as is not None and "run_as" not in settings:
-        settings["run_as"] = run_as
-    settings = resolve(settings, scope)
-    findings += unresolved(settings, origin, scope)
-    findings += check_fields(settings, JOB_SETTINGS, origin)
-    return settings, findings
-
-
-def bundle_jobs(doc: dict[str, Any], target: str | None) -> tuple[list[JobSource], list[Finding]]:
-    """One :class:`JobSource` per ``resources.jobs.<key>`` after target overrides, with findings.
-
-    Shapes: ``doc`` is the parsed YAML mapping; each source's ``settings`` is a ``JobSettings`` mapping
-    with known references resolved, ``origin`` its path (``resources.jobs.<key>``, or
-    ``targets.<t>.resources.jobs.<key>`` for a job only a target defines) and ``key`` the resource key.
-    Jobs defined only by targets that are not selected are skipped with a finding. Raises
-    :class:`ConversionError` only for a ``target`` the file's ``targets`` do not have.
-    """
-    findings: list[Finding] = []
-    targets_key = "targets" if isinstance(doc.get("targets"), dict) else "environments"
-    targets = _mapping(doc.get(targets_key))
-    if targets_key == "targets" and isinstance(doc.get("environments"), dict):
-        findings.append(("environments", "both targets and pre-GA environments present; environments ignored"))
-    if doc.get("include"):
-        # The bundle CLI merges these files into one configuration; convert reads one file at a time.
-        patterns = ", ".join(str(p) for p in doc["include"]) if isinstance(doc["include"], list) else doc["include"]
-        findings.append(("include", f"included files are not read ({patterns}); pass them to dbjobs convert too"))
-    chosen, why = select_target(targets, target)
-    findings += why
-    target_body = _mapping(targets.get(chosen)) if chosen is not None else {}
-    bundle_fields = {}
-    bundle_section = _mapping(doc.get("bundle"))
-    if isinstance(bundle_section.get("name"), str):
-        bundle_fields["name"] = bundle_section["name"]
-    if chosen is not None:
-        bundle_fields["target"] = chosen
-    scope = Scope(variables=_variables(doc, target_body), bundle=bundle_fields)
-    mode = target_body.get("mode")
-    if mode == "development":
+        settings["run_as"] = copy_value(run_as)
+    if not settings.get("name"):
+        settings["name"] = key
         findings.append(
-            (
-                join_path(join_path(targets_key, str(chosen)), "mode"),
-                "development mode (name prefix, paused schedules) is applied at deploy time; not applied",
-            )
+            (join_path(origin, "name"), f"no name: named after the resource key {key!r} (dbjobs requires one)")
         )
-    run_as = target_body.get("run_as", doc.get("run_as"))
-    for where, section in (("", doc), (join_path(targets_key, str(chosen)), target_body)):
-        if "permissions" in section:
-            findings.append((join_path(where, "permissions"), "bundle permissions are not JobSettings; not converted"))
+    apply_presets(settings, ctx.presets)
+    return resolve(settings, ctx.scope), findings
 
-    base = _jobs_of(doc)
-    overrides = _jobs_of(target_body)
+
+def _finish_job(
+    job: dict[str, Any], origin: str, key: str, ctx: TargetContext, config: BundleConfig, git: GitOptions | None
+) -> tuple[dict[str, Any], list[Finding], dict[str, str]]:
+    settings, findings = _settings_of(job, origin, key, ctx)
+    permissions, said = _permissions(job, ctx, origin)
+    findings += said
+    if settings.get("git_source") is not None:
+        pass  # the job's own git_source: its relative paths are Git paths already, as the CLI leaves them
+    elif git is not None:
+        settings, more = to_git(settings, origin, git, config.root)
+        findings += more
+    else:
+        findings += local_path_advice(settings, origin)
+    findings += artifact_advice(settings, origin)
+    settings = drop_empty_strings(unmark(settings))
+    findings += unresolved(settings, origin, ctx.scope)
+    findings += check_fields(settings, JOB_SETTINGS, origin)
+    annotations = {PERMISSIONS_ANNOTATION: json.dumps(permissions, sort_keys=True)} if permissions else {}
+    return settings, findings, annotations
+
+
+def not_converted(config: BundleConfig) -> list[Finding]:
+    """One finding per non-job resource and for ``artifacts``: listed, not errors."""
+    findings: list[Finding] = []
+    for kind, items in mapping(config.doc.get("resources")).items():
+        if kind == "jobs":
+            continue
+        for key in mapping(items):
+            file = config.resource_files.get((str(kind), str(key)), config.root_file)
+            message = f"not converted: dbjobs manages jobs only; deploy {kind} with the bundle CLI"
+            findings.append(_in_file(file, config.root_file, (f"resources.{kind}.{key}", message)))
+    if config.doc.get("artifacts"):
+        findings.append(("artifacts", "built by the bundle CLI at deploy time; dbjobs does not build artifacts"))
+    return findings
+
+
+def bundle_jobs(config: BundleConfig, options: BundleOptions) -> tuple[list[JobSource], list[Finding]]:
+    """One :class:`JobSource` per ``resources.jobs.<key>`` for the selected target, with findings.
+
+    Each source's ``settings`` is a ``JobSettings`` mapping; ``origin`` its path (``resources.jobs.<key>``, or
+    ``targets.<t>.resources.jobs.<key>`` for a job only the target defines); ``file`` the file defining it.
+    Findings on jobs of included files name that file first (``resources/a.yml: resources.jobs.a.name``).
+    Raises :class:`ConversionError` for a ``--target`` the bundle does not have, a code path outside the
+    repository, or a Git provider it cannot tell.
+    """
+    ctx = target_context(config.doc, options.target, options.variables, options.current_user)
+    findings = list(ctx.findings) + not_converted(config)
+    base, overrides = _jobs_of(config.doc), _jobs_of(ctx.body)
     sources: list[JobSource] = []
-    for key in list(base) + [k for k in overrides if k not in base]:
-        job = base.get(key, {})
-        origin = join_path(join_path("resources", "jobs"), str(key))
-        if key in overrides:
-            job = merge(job if isinstance(job, dict) else {}, overrides[key])
-            if key not in base:
-                origin = join_path(join_path(join_path(targets_key, str(chosen)), "resources.jobs"), str(key))
-        if not isinstance(job, dict):
+    for key in [*base, *(k for k in overrides if k not in base)]:
+        file = config.job_files.get(str(key), config.root_file) if key in base else config.root_file
+        origin = (
+            join_path("resources.jobs", str(key)) if key in base else join_path(f"{ctx.path}.resources.jobs", str(key))
+        )
+        job = copy_value(base.get(key)) if isinstance(base.get(key), dict) else {}
+        mark_local_paths(job, posixpath.dirname(file))
+        if isinstance(overrides.get(key), dict):
+            override = copy_value(overrides[key])
+            mark_local_paths(override, posixpath.dirname(config.root_file))
+            job = merge(job, override)
+        if not job:
             findings.append((origin, "job definition is not a mapping; skipped"))
             continue
-        settings, more = _finish_job(job, origin, scope, run_as)
-        sources.append(JobSource(settings, origin, key=str(key)))
-        findings += more
+        settings, more, annotations = _finish_job(job, origin, str(key), ctx, config, options.git)
+        findings += [_in_file(file, config.root_file, f) for f in more]
+        sources.append(JobSource(settings, origin, str(key), None if file == config.root_file else file, annotations))
+    section, targets, _ = targets_of(config.doc)
     for name, body in targets.items():
         for key in _jobs_of(body):
-            if name != chosen and key not in base:
-                path = join_path(join_path(join_path(targets_key, str(name)), "resources.jobs"), str(key))
+            if name != ctx.name and key not in base:
+                path = join_path(f"{section}.{name}.resources.jobs", str(key))
                 findings.append((path, f"job defined only in target {name!r}, which is not selected; skipped"))
     return sources, findings

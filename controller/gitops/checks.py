@@ -8,6 +8,7 @@ Jobs API give the final verdict). Rules follow the Jobs API reference (jobs-api-
   its ``environments``;
 * ``depends_on[].task_key`` must name a task of the same job;
 * a task has exactly one task type field (``notebook_task``, ``condition_task``, …);
+* a ``git_source`` names exactly one of ``git_branch``, ``git_tag``, ``git_commit`` (Jobs API reference);
 * local paths (``./x.py``, dbx ``file://``) only mean something to the deploy tool that uploads them;
 * ``{{…}}`` references start with a namespace Databricks substitutes at run time (``job``, ``task``,
   ``tasks``, ``workspace``, ``input``, ``backfill`` or a legacy name such as ``run_id``).
@@ -74,14 +75,19 @@ def _task_problems(
 
 
 def reference_problems(settings: dict[str, Any], origin: str) -> list[Finding]:
-    """Dangling keys and multi-typed tasks in one ``JobSettings`` mapping (see module doc)."""
+    """Dangling keys, multi-typed tasks and a ``git_source`` without a reference (see module doc)."""
+    git = settings.get("git_source")
+    found: list[Finding] = []
+    if isinstance(git, dict) and not any(git.get(r) for r in ("git_branch", "git_tag", "git_commit")):
+        message = "names no git_branch, git_tag or git_commit; the Jobs API needs one (an empty variable?)"
+        found.append((join_path(origin, "git_source"), message))
     tasks = settings.get("tasks")
     if not isinstance(tasks, list):
-        return []
+        return found
     clusters = _keys(settings.get("job_clusters"), "job_cluster_key")
     envs = _keys(settings.get("environments"), "environment_key")
     task_keys = _keys(tasks, "task_key")
-    findings: list[Finding] = []
+    findings: list[Finding] = found
     for i, task in enumerate(tasks):
         if isinstance(task, dict):
             findings += _task_problems(task, join_path(join_path(origin, "tasks"), i), clusters, envs, task_keys)

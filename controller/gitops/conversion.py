@@ -7,7 +7,7 @@ plus :data:`Finding` values that become the warnings ``dbjobs convert`` prints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Finding = tuple[str, str]
@@ -25,12 +25,16 @@ class JobSource:
 
     ``settings`` is a ``JobSettings`` mapping (snake_case, as the Jobs API spells it); ``origin`` is the
     field path of the job inside the file (``""`` when the job is the whole document); ``key`` is the bundle
-    resource key or, for other forms, ``None`` (the manifest name then comes from ``settings.name``).
+    resource key or, for other forms, ``None`` (the manifest name then comes from ``settings.name``);
+    ``file`` is, for a job of a multi-file bundle, the file that defines it (relative to the bundle root; None:
+    the input file itself); ``annotations`` are extra manifest annotations (``dbjobs.io/bundle-permissions``).
     """
 
     settings: dict[str, Any]
     origin: str
     key: str | None = None
+    file: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
 
 
 def join_path(prefix: str, part: str | int) -> str:

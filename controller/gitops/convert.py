@@ -2,52 +2,58 @@
 
 Accepted inputs (detected per file, see :mod:`controller.gitops.sources`): Jobs API create bodies,
 ``jobs/get`` and ``jobs/list`` responses, legacy Jobs API 2.0 single-task jobs, dbx ``deployment.json`` /
-``deployment.yml``, Databricks Asset Bundle YAML. The output is one manifest per job (shape in
-:mod:`controller.gitops.manifest`) whose ``spec.settings`` is the Jobs API ``JobSettings``.
+``deployment.yml``, Databricks Asset Bundles (``databricks.yml`` and the files it includes). The output is one
+manifest per job (shape in :mod:`controller.gitops.manifest`) whose ``spec.settings`` is the Jobs API
+``JobSettings``.
 
 What is changed on the way: response-only fields and the output-only ``format`` are dropped silently;
-dbx-only and bundle-only keys (``deployment_config``, ``permissions``) are dropped with a warning; bundle
-references a single file determines are resolved and the rest reported. What is kept but reported:
-fields the Jobs API does not define (the CRD admission refuses them later), dangling keys, ``{{…}}``
-tokens Databricks does not substitute.
+dbx-only and bundle-only keys (``deployment_config``, ``lifecycle``) are dropped with a warning; bundle
+references the bundle determines are resolved and the rest reported; a job without a name gets the manifest's
+name. What is refused (no manifest is written, exit 1): a job the Jobs API would refuse, by the rules of
+:mod:`controller.api.refusals` (each with its public source; see docs/gitops.md). What is kept but reported:
+other fields the Jobs API does not define (the CRD admission refuses them), dangling keys, ``{{…}}`` tokens
+Databricks does not substitute.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from controller.api.refusals import refusals
+from controller.gitops.bundle import BundleOptions
 from controller.gitops.checks import dynamic_reference_problems, local_path_problems, reference_problems
-from controller.gitops.conversion import ConversionError, Finding, JobSource
-from controller.gitops.manifest import build_manifest, dns_name, render, unique_name
+from controller.gitops.conversion import ConversionError, Finding, JobSource, join_path
+from controller.gitops.manifest import build_manifest, dns_name, unique_name
 from controller.gitops.sources import read_jobs
 
-__all__ = ["ConversionError", "ConversionResult", "convert_file", "convert_main"]
+__all__ = ["BundleOptions", "ConversionError", "ConversionResult", "convert_file"]
 
-PREFIX = "dbjobs convert:"
 OUTPUT_ONLY = ("format",)
+_UPLOAD_ADVICE = "the bundle CLI uploads"
 
 
 @dataclass
 class ConversionResult:
-    """Manifests made from one file (full ``DatabricksJob`` dicts, in file order) and the warnings,
-    each ``"<file name>: <field path>: <message>"``."""
+    """Manifests made from one file (full ``DatabricksJob`` dicts, in file order), the warnings and the
+    refusals, each ``"<file name>: <field path>: <message>"`` (a refusal ends with ``[rule <id>]``, an id of
+    :data:`controller.api.refusals.RULES`); ``refused_jobs`` holds the settings of each refused job."""
 
     manifests: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    refused_jobs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _warning(file_name: str, finding: Finding) -> str:
+def _line(file_name: str, finding: Finding) -> str:
     path, message = finding
     return f"{file_name}: {path}: {message}" if path else f"{file_name}: {message}"
 
 
 def _source_annotation(file_name: str, job: JobSource) -> str:
-    return f"{file_name}#{job.origin}" if job.origin else file_name
+    where = job.file or file_name
+    return f"{where}#{job.origin}" if job.origin else where
 
 
 def _base_name(job: JobSource, file_stem: str) -> str:
@@ -60,6 +66,24 @@ def _base_name(job: JobSource, file_stem: str) -> str:
     return dns_name(file_stem)
 
 
+def _in_file(job: JobSource, path: str) -> str:
+    return f"{job.file}: {path}" if job.file else path
+
+
+def _refusals(job: JobSource, settings: dict[str, Any], findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """``(refusals, findings left)``: the job's refusals as findings (the upload advice folded into the
+    refusal of the same field; warnings on a refused field dropped)."""
+    advice = {p: m for p, m in findings if _UPLOAD_ADVICE in m}
+    refused: list[Finding] = []
+    for refusal in refusals(settings, skip_references=True):
+        path = _in_file(job, join_path(job.origin, refusal.path) if job.origin else refusal.path)
+        message = advice.get(path, refusal.message)
+        refused.append((path, f"{message} [rule {refusal.rule}]"))
+    refused_paths = {p for p, _ in refused}
+    left = [(p, m) for p, m in findings if p not in refused_paths]
+    return refused, left
+
+
 def convert_file(
     path: Path,
     *,
@@ -67,101 +91,48 @@ def convert_file(
     workspace_ref: str = "default",
     target: str | None = None,
     taken_names: set[str] | None = None,
+    options: BundleOptions | None = None,
 ) -> ConversionResult:
     """Convert one file into ``DatabricksJob`` manifests.
 
-    ``target`` selects the bundle target (or dbx environment) whose settings apply. Without one, a bundle
-    uses its only target, else the one marked ``default: true``, else none (reported), as the Databricks
-    CLI does; a dbx file uses ``default``, else its only environment. ``taken_names``
-    lets a caller keep names unique across several files (it is updated). Raises
-    :class:`ConversionError` (message naming the file, and the line or field when known) when the file
-    cannot be read or parsed or holds no job; nothing is returned for such a file.
+    ``target`` (or ``options.target``) selects the bundle target or dbx environment whose settings apply.
+    Without one, a bundle uses its only target, else the one marked ``default: true``, else none (reported),
+    as the Databricks CLI does; a dbx file uses ``default``, else its only environment. ``options`` carries
+    the other bundle choices (``--var``, ``--current-user``, ``--git-url``). ``taken_names`` lets a caller keep
+    names unique across several files (it is updated). A job the Jobs API would refuse gives no manifest
+    and one entry in ``refused`` per rule it breaks. Raises :class:`ConversionError` (message naming the
+    file, and the line or field when known) when the file cannot be read or parsed or holds no job.
     """
-    jobs, findings = read_jobs(path, target)
+    options = options or BundleOptions(target=target)
+    if target is not None and options.target is None:
+        options = BundleOptions(target, options.variables, options.current_user, options.git)
+    jobs, file_findings = read_jobs(path, options)
     taken = taken_names if taken_names is not None else set()
     result = ConversionResult()
+    findings = list(file_findings)
     for job in jobs:
         settings = {k: v for k, v in job.settings.items() if k not in OUTPUT_ONLY}
-        findings += reference_problems(settings, job.origin)
-        findings += dynamic_reference_problems(settings, job.origin)
-        findings += local_path_problems(settings, job.origin)
         name = unique_name(_base_name(job, path.stem), taken)
-        result.manifests.append(
-            build_manifest(
-                name, settings, _source_annotation(path.name, job), namespace=namespace, workspace_ref=workspace_ref
-            )
+        if not isinstance(settings.get("name"), str) or not settings["name"].strip():
+            settings["name"] = name
+            findings.append((job.origin, f"no name: named {name!r} (dbjobs requires one)"))
+        job_findings = reference_problems(settings, job.origin)
+        job_findings += dynamic_reference_problems(settings, job.origin)
+        if job.key is None:  # bundle jobs report each local path by field (controller.gitops.codepaths)
+            job_findings += local_path_problems(settings, job.origin)
+        job_findings = [(_in_file(job, p), m) for p, m in job_findings]
+        refused, _ = _refusals(job, settings, findings + job_findings)
+        if refused:
+            result.refused += [_line(path.name, r) for r in refused]
+            result.refused_jobs.append(settings)
+            findings = [f for f in findings if f[0] not in {p for p, _ in refused}]
+            taken.discard(name)
+            continue
+        findings += job_findings
+        manifest = build_manifest(
+            name, settings, _source_annotation(path.name, job), namespace=namespace, workspace_ref=workspace_ref
         )
-    result.warnings = [_warning(path.name, f) for f in findings]
+        manifest["metadata"]["annotations"].update(job.annotations)
+        result.manifests.append(manifest)
+    result.warnings = [_line(path.name, f) for f in findings]
     return result
-
-
-def _write_all(directory: Path, files: dict[str, str]) -> None:
-    """Write every ``{file name: text}`` or none: all go to temp files first, then each is renamed."""
-    staged: list[tuple[str, str]] = []
-    try:
-        for name, text in files.items():
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-            staged.append((tmp, name))
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-    except BaseException:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    # A rename within one directory is atomic, so a reader never sees half a manifest.
-    for tmp, name in staged:
-        os.replace(tmp, directory / name)
-
-
-def convert_main(
-    files: list[str],
-    *,
-    output_dir: str | None = None,
-    namespace: str | None = None,
-    workspace_ref: str = "default",
-    target: str | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """Run ``dbjobs convert``: returns 0 when every file converted, 1 when any could not (the others still
-    are), 2 for usage trouble (no files, output directory unusable).
-
-    Manifests go to ``stdout`` as multi-document YAML, or with ``output_dir`` one ``<name>.yaml`` per
-    manifest (each written to a temp file and renamed; a failing file writes nothing). Warnings and
-    errors go to ``stderr``, each line prefixed ``dbjobs convert:``.
-    """
-    out = stdout if stdout is not None else sys.stdout
-    err = stderr if stderr is not None else sys.stderr
-    if not files:
-        print(f"{PREFIX} no input files", file=err)
-        return 2
-    directory = Path(output_dir) if output_dir is not None else None
-    if directory is not None:
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            print(f"{PREFIX} cannot use output directory {directory}: {exc}", file=err)
-            return 2
-    taken: set[str] = set()
-    failed = False
-    for name in files:
-        try:
-            result = convert_file(
-                Path(name), namespace=namespace, workspace_ref=workspace_ref, target=target, taken_names=taken
-            )
-        except ConversionError as exc:
-            print(f"{PREFIX} error: {exc}", file=err)
-            failed = True
-            continue
-        for warning in result.warnings:
-            print(f"{PREFIX} warning: {warning}", file=err)
-        if directory is None:
-            out.write(render(result.manifests))
-            continue
-        try:
-            _write_all(directory, {f"{m['metadata']['name']}.yaml": render([m]) for m in result.manifests})
-        except OSError as exc:
-            print(f"{PREFIX} error: {Path(name).name}: cannot write to {directory}: {exc}", file=err)
-            failed = True
-    out.flush()
-    return 1 if failed else 0

@@ -1,13 +1,14 @@
-"""Bundle ``${…}`` references: resolve the ones a single file determines, report the rest.
+"""Bundle ``${…}`` references: resolve the ones the bundle's configuration determines, report the rest.
 
 Follows the Databricks Asset Bundles "substitutions and variables" docs: ``${var.NAME}`` is the
 variable's value (target override, else ``default``); a string that is exactly one reference takes the
 referenced value whole, so a complex variable (map or list) replaces the field; a reference inside a
 longer string is spliced in as text. ``${bundle.name}`` and ``${bundle.target}`` (pre-GA
-``${bundle.environment}``) are known when the file names the bundle / a target is selected. Every
-other reference (``resources.*``, ``workspace.*``, ``bundle.git.*``) only exists at deploy time: it is
-left as written and reported. Databricks ``{{…}}`` dynamic value references are runtime references and
-are not touched here.
+``${bundle.environment}``) are known when the bundle is named / a target is selected; ``${workspace.*}``
+when the configuration sets it or it follows from what is set (``file_path`` from ``root_path``, a home
+folder from ``--current-user``). Every other reference (``resources.*``, ``bundle.git.*``, lookups) only
+exists at deploy time: it is left as written and reported by field. Databricks ``{{…}}`` dynamic value
+references are runtime references and are not touched here.
 """
 
 from __future__ import annotations
@@ -25,10 +26,17 @@ MAX_DEPTH = 10
 
 @dataclass(frozen=True)
 class Scope:
-    """What a file determines: variable values (``None`` = declared without a value) and bundle fields."""
+    """What convert determines: variable values (``None`` = declared without a value), bundle fields
+    (``name``, ``target``, ``uuid``), workspace fields (``host``, ``root_path``, ``file_path``, …, and
+    ``current_user`` when ``--current-user`` names the deploying identity; ``None`` = known only at deploy).
+
+    ``lookups`` names variables whose value is a ``lookup`` the bundle CLI resolves against the workspace.
+    """
 
     variables: dict[str, Any] = field(default_factory=dict)
-    bundle: dict[str, str] = field(default_factory=dict)
+    bundle: dict[str, Any] = field(default_factory=dict)
+    workspace: dict[str, Any] = field(default_factory=dict)
+    lookups: frozenset[str] = frozenset()
 
 
 class _Unresolved(Exception):
@@ -43,19 +51,24 @@ def _walk_path(value: Any, parts: list[str]) -> Any:
             value = value[int(part)]
         else:
             raise _Unresolved
+    if value is None:
+        raise _Unresolved
     return value
 
 
 def _lookup(ref: str, scope: Scope) -> Any:
     parts = [p for p in re.split(r"[.\[\]]+", ref) if p]
-    if parts[0] == "var" and len(parts) >= 2:
-        if scope.variables.get(parts[1]) is None:
+    head, rest = parts[0], parts[1:]
+    if head == "var" and rest:
+        if scope.variables.get(rest[0]) is None:
             raise _Unresolved
-        return _walk_path(scope.variables[parts[1]], parts[2:])
-    if parts[0] == "bundle" and len(parts) == 2:
-        name = "target" if parts[1] == "environment" else parts[1]
+        return _walk_path(scope.variables[rest[0]], rest[1:])
+    if head == "bundle" and rest:
+        name = "target" if rest[0] == "environment" else rest[0]
         if name in scope.bundle:
-            return scope.bundle[name]
+            return _walk_path(scope.bundle[name], rest[1:])
+    if head == "workspace" and rest and scope.workspace.get(rest[0]) is not None:
+        return _walk_path(scope.workspace[rest[0]], rest[1:])
     raise _Unresolved
 
 
@@ -109,14 +122,25 @@ def resolve(value: Any, scope: Scope) -> Any:
 
 def _why(ref: str, scope: Scope) -> str:
     parts = [p for p in re.split(r"[.\[\]]+", ref) if p]
-    if parts[0] == "var" and len(parts) >= 2:
-        if parts[1] not in scope.variables:
-            return f" (variable {parts[1]!r} is not declared in this file)"
-        if scope.variables[parts[1]] is None:
-            return f" (variable {parts[1]!r} has no default here)"
+    head, rest = parts[0], parts[1:]
+    if head == "var" and rest:
+        if rest[0] in scope.lookups:
+            return f" (variable {rest[0]!r} is a lookup the bundle CLI resolves at deploy; give it with --var)"
+        if rest[0] not in scope.variables:
+            return f" (variable {rest[0]!r} is not declared in this bundle)"
+        if scope.variables[rest[0]] is None:
+            return f" (variable {rest[0]!r} has no value for this target; give it with --var {rest[0]}=VALUE)"
         return " (not resolvable as text or a cycle)"
-    if parts[0] == "bundle" and parts[1:2] in (["target"], ["environment"]):
+    if head == "bundle" and rest[:1] in (["target"], ["environment"]):
         return " (no target selected)"
+    if head == "bundle" and rest[:1] == ["git"]:
+        return " (the bundle CLI reads it from the deploying checkout)"
+    if head == "workspace" and rest[:1] == ["current_user"]:
+        return " (the deploying identity; give it with --current-user)"
+    if head == "workspace":
+        return " (depends on the deploying user's home folder; set workspace.root_path or give --current-user)"
+    if head == "resources" and len(rest) >= 3:
+        return f" (the {rest[2]} of {rest[0]} {rest[1]!r} exists only after the bundle CLI deploys it)"
     return " (known only at deploy time)"
 
 

@@ -91,3 +91,29 @@ def check_fields(value: Any, hint: Any, path: str) -> list[Finding]:
     if isinstance(hint, type) and issubclass(hint, enum.Enum) and isinstance(value, (dict, list)):
         return [(path, f"expected a {hint.__name__} value, got {type(value).__name__}")]
     return []
+
+
+def drop_empty_strings(value: Any, hint: Any = JOB_SETTINGS) -> Any:
+    """``value`` without ``""`` in optional string fields, as the bundle CLI drops them before deploying.
+
+    The CLI's ``DropEmptyStrings`` mutator removes empty strings of ``omitempty`` fields (an empty variable
+    such as ``git_commit: ${var.git_commit}`` with default ``""``), so they are never sent; required fields
+    and map values keep theirs (databricks/cli ``bundle/config/mutator/drop_empty_strings.go``).
+    """
+    hint = _unwrap_optional(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type) and isinstance(value, dict):
+        known = field_types(hint)
+        out = {}
+        for key, item in value.items():
+            if key in known:
+                optional = _unwrap_optional(known[key]) is not known[key]
+                if optional and item == "":
+                    continue
+                out[key] = drop_empty_strings(item, known[key])
+            else:
+                out[key] = item
+        return out
+    if typing.get_origin(hint) is list and isinstance(value, list):
+        (item_hint,) = typing.get_args(hint)
+        return [drop_empty_strings(v, item_hint) for v in value]
+    return value

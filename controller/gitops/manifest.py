@@ -62,14 +62,19 @@ def build_manifest(
 
 
 class _Dumper(yaml.SafeDumper):
-    """SafeDumper that indents block sequences under their key (the kubectl style)."""
+    """SafeDumper that indents block sequences under their key (the kubectl style) and never writes YAML
+    anchors or aliases (``&id001``/``*id001``): a value shared by two jobs (a merged bundle override, a YAML
+    anchor in the input) is written out in full each time, so every manifest stands alone."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
 
 def render(manifests: list[dict[str, Any]]) -> str:
-    """Multi-document YAML (``---`` before each document), keys in insertion order; ``""`` for none."""
+    """Multi-document YAML (``---`` before each document), keys in insertion order, no anchors; ``""`` for none."""
     return "".join(
         "---\n" + yaml.dump(m, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096) for m in manifests
     )

@@ -2,7 +2,8 @@
 
 Forms, tried in this order (see :mod:`controller.gitops.apiforms` and :mod:`controller.gitops.bundle`):
 a Jobs API create body or 2.0 single-task job, a ``jobs/get`` response, a ``jobs/list`` response, a dbx
-deployment file, bundle YAML. ``.json`` files are read as JSON (exact error positions); anything else
+deployment file, bundle YAML (with the files its ``include:`` names).
+``.json`` files are read as JSON (exact error positions); anything else
 as YAML with YAML 1.2 scalar rules, which is what the Databricks CLI (Go ``yaml.v3``) applies to bundles:
 ``on``/``yes``/``no`` stay strings, ``2024-01-01`` stays a string, ``1:30`` is not sexagesimal.
 """
@@ -17,7 +18,8 @@ from typing import Any
 import yaml
 
 from controller.gitops.apiforms import api_jobs
-from controller.gitops.bundle import bundle_jobs, is_bundle
+from controller.gitops.bundle import BundleOptions, bundle_jobs, is_bundle
+from controller.gitops.bundle_files import BundleConfig, load_bundle
 from controller.gitops.conversion import ConversionError, Finding, JobSource
 
 
@@ -87,16 +89,27 @@ def parse(text: str, name: str) -> Any:
         raise ConversionError(f"{name}: {where}not valid YAML: {problem}{hint}") from exc
 
 
-def find_jobs(doc: Any, name: str, target: str | None) -> tuple[list[JobSource], list[Finding]]:
+def find_jobs(
+    doc: Any, name: str, options: BundleOptions | None = None, path: Path | None = None
+) -> tuple[list[JobSource], list[Finding]]:
     """The jobs in a parsed document and the findings made on the way.
 
-    Raises :class:`ConversionError` (message naming the file) when the document holds no job or its
-    form needs a choice the caller did not make (a dbx file with several environments).
+    ``options`` carry the bundle target (or dbx environment) and the other bundle choices; ``path`` is the
+    file ``doc`` was read from, needed to follow a bundle's ``include:`` (without it only ``doc`` is read).
+    Raises :class:`ConversionError` (message naming the file) when the document holds no job or its form
+    needs a choice the caller did not make (a dbx file with several environments).
     """
+    options = options or BundleOptions()
     try:
-        found = api_jobs(doc, target)
+        found = api_jobs(doc, options.target)
         if found is None and is_bundle(doc):
-            found = bundle_jobs(doc, target)
+            if path is not None:
+                config, loaded = load_bundle(path, doc, parse)
+            else:
+                config, loaded = BundleConfig(doc=dict(doc), root=Path("."), root_file=name), []
+                config.job_files = {str(k): name for k in ((doc.get("resources") or {}).get("jobs") or {})}
+            sources, findings = bundle_jobs(config, options)
+            found = (sources, loaded + findings)
     except ConversionError as exc:
         raise ConversionError(f"{name}: {exc}") from exc
     if found is None:
@@ -111,10 +124,10 @@ def find_jobs(doc: Any, name: str, target: str | None) -> tuple[list[JobSource],
     return sources, findings
 
 
-def read_jobs(path: Path, target: str | None = None) -> tuple[list[JobSource], list[Finding]]:
+def read_jobs(path: Path, options: BundleOptions | None = None) -> tuple[list[JobSource], list[Finding]]:
     """Read ``path`` and return its jobs (see :func:`find_jobs`); I/O errors become :class:`ConversionError`."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConversionError(f"{path.name}: cannot read: {exc}") from exc
-    return find_jobs(parse(text, path.name), path.name, target)
+    return find_jobs(parse(text, path.name), path.name, options, path)

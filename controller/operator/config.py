@@ -19,21 +19,63 @@ variable                           meaning                                      
                                    manage one workspace never claim each other's jobs
 =================================  =========================================================  ===========
 
+Leader election (several replicas, one active; :mod:`controller.operator.leader`), whole seconds:
+
+=================================================  ============================================  =====================
+variable                                           meaning                                       default
+=================================================  ============================================  =====================
+``DBJOBS_LEADER_ELECTION``                         ``true``: wait as a follower until this       ``false``
+                                                   process holds the Lease, then reconcile
+``DBJOBS_LEADER_ELECTION_NAMESPACE``               namespace of the Lease                        the pod's (1)
+``DBJOBS_LEADER_ELECTION_LEASE_NAME``              name of the Lease (one per controller/shard)  ``dbjobs-controller``
+``DBJOBS_LEADER_ELECTION_LEASE_DURATION_SECONDS``  a follower takes over this long after the     ``15``
+                                                   leader's last renewal
+``DBJOBS_LEADER_ELECTION_RENEW_DEADLINE_SECONDS``  the leader exits (1) when it could not renew  ``10``
+                                                   for this long; below the lease duration
+``DBJOBS_LEADER_ELECTION_RETRY_PERIOD_SECONDS``    between two tries to acquire or renew; 1.2x   ``2``
+                                                   it must stay below the renew deadline
+``POD_NAME``                                       this pod (downward API); the Lease holder is  ``HOSTNAME``
+                                                   it plus a random suffix
+=================================================  ============================================  =====================
+
+(1) ``POD_NAMESPACE`` (downward API), else the service account's namespace file
+(``/var/run/secrets/kubernetes.io/serviceaccount/namespace``); with neither, the variable is required.
+
 Raises ``ConfigError`` (one line naming the variable) for a value that cannot be used.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
+#: Where Kubernetes mounts the pod's namespace with its service account token.
+SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
 class ConfigError(ValueError):
     """An environment variable holds a value the controller cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class LeaderElectionSettings:
+    """Where the Lease is and its timing (whole seconds), as the kubernetes client's ``leaderelection`` takes
+    them: ``lease_duration_s > renew_deadline_s > 1.2 * retry_period_s >= 1.2``. ``pod_name`` seeds the identity."""
+
+    namespace: str
+    lease_name: str = "dbjobs-controller"
+    lease_duration_s: int = 15
+    renew_deadline_s: int = 10
+    retry_period_s: int = 2
+    pod_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,6 +91,7 @@ class ControllerConfig:
     health_port: int | None = None
     shutdown_s: float = 10.0
     cluster_name: str = ""
+    leader_election: LeaderElectionSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ControllerConfig:
@@ -75,6 +118,7 @@ class ControllerConfig:
             health_port=_port(get, "DBJOBS_HEALTH_PORT"),
             shutdown_s=_seconds(get, "DBJOBS_SHUTDOWN_SECONDS", 10.0),
             cluster_name=get("DBJOBS_CLUSTER_NAME"),
+            leader_election=_leader_election(get),
         )
 
 
@@ -89,6 +133,52 @@ def _seconds(get: Callable[[str], str], name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name}={raw!r}: must be greater than 0")
     return value
+
+
+def _leader_election(get: Callable[[str], str]) -> LeaderElectionSettings | None:
+    """The ``DBJOBS_LEADER_ELECTION*`` settings, or None when leader election is off."""
+    raw = get("DBJOBS_LEADER_ELECTION").lower()
+    if raw not in (*_TRUE, *_FALSE, ""):
+        raise ConfigError(f"DBJOBS_LEADER_ELECTION={raw!r}: expected true or false")
+    if raw not in _TRUE:
+        return None
+    namespace = get("DBJOBS_LEADER_ELECTION_NAMESPACE") or get("POD_NAMESPACE") or _service_account_namespace()
+    if not namespace:
+        raise ConfigError(
+            "DBJOBS_LEADER_ELECTION_NAMESPACE is required outside a pod (no POD_NAMESPACE, no service account "
+            f"namespace in {SERVICE_ACCOUNT_NAMESPACE_FILE}): the namespace of the Lease"
+        )
+    lease_name = get("DBJOBS_LEADER_ELECTION_LEASE_NAME") or "dbjobs-controller"
+    if len(lease_name) > 253 or not _DNS_SUBDOMAIN.fullmatch(lease_name):
+        raise ConfigError(f"DBJOBS_LEADER_ELECTION_LEASE_NAME={lease_name!r}: expected a DNS subdomain name")
+    prefix = "DBJOBS_LEADER_ELECTION_"
+    lease = _whole_seconds(get, f"{prefix}LEASE_DURATION_SECONDS", 15)
+    renew = _whole_seconds(get, f"{prefix}RENEW_DEADLINE_SECONDS", 10)
+    retry = _whole_seconds(get, f"{prefix}RETRY_PERIOD_SECONDS", 2)
+    if lease <= renew:
+        raise ConfigError(f"{prefix}LEASE_DURATION_SECONDS={lease} must be greater than RENEW_DEADLINE_SECONDS={renew}")
+    if renew <= 1.2 * retry:
+        raise ConfigError(
+            f"{prefix}RENEW_DEADLINE_SECONDS={renew} must be greater than 1.2 x RETRY_PERIOD_SECONDS={retry}"
+        )
+    pod_name = get("POD_NAME") or get("HOSTNAME") or socket.gethostname()
+    return LeaderElectionSettings(namespace, lease_name, lease, renew, retry, pod_name)
+
+
+def _service_account_namespace() -> str:
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE_FILE.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _whole_seconds(get: Callable[[str], str], name: str, default: int) -> int:
+    raw = get(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number of seconds, at least 1")
+    return int(raw)
 
 
 def _port(get: Callable[[str], str], name: str) -> int | None:

@@ -1,353 +1,267 @@
-"""One reconcile of one DatabricksJob: observe, decide (pure), act, report.
+"""One reconcile of one DatabricksJob: gather the facts, plan (pure), act against Databricks, settle (pure),
+write status and Events once. And the delete behind the finalizer.
 
-Called by the kopf handlers for create/update/resume, the periodic drift check, and delete.
-Databricks calls run in worker threads (``asyncio.to_thread``) so the event loop never blocks.
-Only ``status`` is written (through kopf's ``patch``), never ``spec``.
+The facts come from the registry (the resource as watched), the workspace runtime's index (the job as the
+last observer cycle saw it: no call per resource per cycle) and its run history. A job missing from the
+index is read with ``jobs/get`` before anything is re-created (a list can race a create). An unexpected
+exception is a bug: logged with its traceback, counted, reported as ``InternalError`` and retried.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-import kopf
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from controller.api.models import DatabricksJobSpec, DeletionPolicy
+from controller.api.models import DatabricksJobSpec
 from controller.api.validate import validate_settings
 from controller.databricks import jobs
-from controller.databricks.client import WorkspaceClient, job_url, workspace_client_async
-from controller.databricks.errors import ErrorKind, classify
-from controller.operator import metrics, workspaces
+from controller.databricks.errors import DatabricksFailure, ErrorKind
+from controller.databricks.observer import LiveJob
+from controller.operator import metrics, runnow
 from controller.operator.config import CONFIG
-from controller.reconcile import status as st
-from controller.reconcile.compare import OWNER_TAG, owner_key
-from controller.reconcile.conditions import Condition, find_condition, merge_conditions
-from controller.reconcile.decide import Observation, Verb, decide, decide_delete, desired_with_owner, held_invalid
+from controller.operator.logs import about
+from controller.operator.problems import internal_error, problem_of
+from controller.operator.registry import JobResource, Registry
+from controller.operator.runtime import WorkspaceRuntime, backoff_seconds
+from controller.operator.writer import Writer
+from controller.reconcile.compare import owner_key
+from controller.reconcile.decide import Observation
 from controller.reconcile.drift import DriftReport, compare, write_only_values
-from controller.reconcile.health import gate_conditions
-from controller.reconcile.reasons import ConditionType, Reason
-from controller.reconcile.report import (
-    MAX_CORRECTION_ATTEMPTS,
-    MAX_PATHS,
-    CorrectionStep,
-    correction_step,
-    drift_status,
-    explicit_settings,
-)
+from controller.reconcile.outcome import Decision, Event, Facts, Problem, Result, Step, plan, settle
+from controller.reconcile.reasons import EventReason, Reason
+from controller.reconcile.report import CorrectionStep, correction_step
 
-_locks: dict[str, asyncio.Lock] = {}
-#: The workspace each resource last reconciled against: a delete that arrives together with the
-#: deletion of its DatabricksWorkspace or Secret (Argo CD prune, namespace deletion) still reaches it.
-_last_workspace: dict[str, workspaces.Workspace] = {}
-#: Drift paths kept in status (the full count is in status.drift.count).
-MAX_DRIFT_PATHS = MAX_PATHS
-#: Retries of a delete whose workspace is gone before the finalizer is released (job orphaned).
-DELETE_ATTEMPTS_WITHOUT_WORKSPACE = 5
+log = logging.getLogger(__name__)
+#: Attempts of a delete whose workspace cannot be used before the job is left in the workspace.
+DELETE_ATTEMPTS = 5
 
 
-def _lock(uid: str) -> asyncio.Lock:
-    """One lock per resource: the periodic check and change handlers must never act at once."""
-    return _locks.setdefault(uid, asyncio.Lock())
+class Driver:
+    """Reconciles resources of the registry through their workspace runtime; writes through ``writer``."""
 
+    def __init__(self, registry: Registry, writer: Writer) -> None:
+        self.registry = registry
+        self.writer = writer
+        self._checked: dict[str, tuple[int, list[str]]] = {}  # uid -> (generation, validate_settings findings)
 
-def backoff_seconds(retry: int) -> float:
-    """Requeue delay after ``retry`` failed attempts: 5 s doubling, capped at 300 s."""
-    return float(min(300, 5 * 2 ** min(retry, 6)))
-
-
-def _write(patch: kopf.Patch, body: kopf.Body, conds: list[Condition], **fields: Any) -> None:
-    status = body.get("status") or {}
-    generation = int(body["metadata"].get("generation") or 0)
-    conds = gate_conditions(conds, status, body.get("spec") or {})  # Ready may follow run health (issue 6)
-    patch.status["conditions"] = merge_conditions(
-        status.get("conditions"), conds, generation=generation, now=dt.datetime.now(dt.UTC)
-    )
-    for key, value in fields.items():
-        patch.status[key] = value
-
-
-async def _observe(
-    client: WorkspaceClient, status: Mapping[str, Any], desired: Mapping[str, Any], owner: str
-) -> Observation:
-    job_id = status.get("jobId")
-    if job_id is not None:
-        got = await asyncio.to_thread(jobs.get_job, client, int(job_id))
-        if got is not None:
-            return Observation(int(job_id), got[0], owner=got[1])
-    # No id in status (or that job is gone): a job we created whose id was never recorded
-    # (controller killed between create and the status write) carries our owner tag.
-    found = await asyncio.to_thread(jobs.find_owned, client, name=desired.get("name"), owner_tag=OWNER_TAG, owner=owner)
-    if found is not None:
-        got = await asyncio.to_thread(jobs.get_job, client, found)
-        if got is not None:
-            return Observation(found, got[0], owner=got[1])
-    return Observation(None, None)
-
-
-async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, logger: Any) -> None:
-    """Bring the Databricks job of ``body`` in line with its spec and report in status.
-
-    Raises ``kopf.TemporaryError`` (requeue with backoff) on transient workspace or API
-    failures; invalid settings are reported as ``InvalidSpec`` without a retry.
-    """
-    meta = body["metadata"]
-    namespace, uid = meta["namespace"], meta["uid"]
-    owner = owner_key(CONFIG.cluster_name, namespace, meta["name"])
-    generation = int(meta.get("generation") or 0)
-    status: Mapping[str, Any] = body.get("status") or {}
-    job_exists = status.get("jobId") is not None
-    try:
-        spec = DatabricksJobSpec.model_validate(body.get("spec") or {})
-    except ValidationError as err:
-        _write(
-            patch,
-            body,
-            st.failed(Reason.INVALID_SPEC, f"spec is invalid: {err}", job_exists=job_exists),
-            observedGeneration=generation,
-        )
-        return
-    if held_invalid(status, generation):
-        # This generation was refused already; the next spec change gets a new attempt.
-        return
-    if problems := validate_settings(spec.settings):  # what admission cannot check; before any Databricks call
-        message = "spec.settings is invalid: " + "; ".join(problems)
-        kopf.warn(body, reason="InvalidSpec", message=message)
-        conds = st.failed(Reason.INVALID_SPEC, message, job_exists=job_exists)
-        _write(patch, body, conds, observedGeneration=generation)
-        return
-    try:
-        ws = await workspaces.resolve(namespace, spec.workspace_ref.name)
-    except workspaces.WorkspaceError as err:
-        _write(patch, body, st.failed(err.reason, err.message, job_exists=job_exists))
-        raise kopf.TemporaryError(err.message, delay=backoff_seconds(retry)) from err
-    except ApiException as err:
-        raise kopf.TemporaryError(f"reading the workspace failed: {err.reason}", delay=backoff_seconds(retry)) from err
-    _last_workspace[uid] = ws
-
-    client = await workspace_client_async(ws.host, ws.token)
-    desired = spec.settings
-    async with _lock(uid):
-        try:
-            adopt_id = spec.adopt.job_id if spec.adopt and status.get("jobId") is None else None
-            observed = await _observe(client, {"jobId": adopt_id} if adopt_id else status, desired, owner)
-            if adopt_id and observed.job_id != adopt_id:
-                message = f"spec.adopt.jobId {adopt_id} does not exist in the workspace"
-                conds = st.failed(Reason.ADOPT_TARGET_MISSING, message, job_exists=False)
-                _write(patch, body, conds, observedGeneration=generation)
-                return
-            holder = ((observed.live or {}).get("tags") or {}).get(OWNER_TAG)
-            if adopt_id and holder not in (None, owner):
-                # Another DatabricksJob manages it: adopting would make the two reset it in turn, and
-                # deleting either would delete the other's job.
-                message = f"spec.adopt.jobId {adopt_id} is managed by another DatabricksJob (tag {OWNER_TAG}={holder})"
-                conds = st.failed(Reason.ADOPT_TARGET_OWNED, message, job_exists=False)
-                _write(patch, body, conds, observedGeneration=generation)
-                return
-            # What a create/reset sends, and what the live job is compared with: the owner tag and
-            # explicit values wherever the server's own default could otherwise win (rules.py).
-            body_settings = desired_with_owner(explicit_settings(desired, owner=observed.owner), owner, OWNER_TAG)
-            plan = decide(
-                body_settings,
-                observed,
-                status=status,
-                generation=generation,
-                drift_policy=spec.drift_policy,
-                paused=spec.paused,
-            )
-            logger.info(f"plan: {plan.verb} job={observed.job_id} drift={plan.drift[:5]}")
-            if plan.verb is Verb.HOLD_INVALID:
-                return
-            job_id = observed.job_id
-            after, applied = plan.report, None
-            if plan.verb is Verb.CREATE:
-                job_id = await asyncio.to_thread(jobs.create, client, body_settings)
-                after, applied = DriftReport(), write_only_values(body_settings)
-                if plan.recreate:
-                    kopf.warn(
-                        body,
-                        reason="JobRecreated",
-                        message=f"job {status.get('jobId')} was deleted in the workspace; created job {job_id}",
-                    )
-                else:
-                    kopf.info(body, reason="JobCreated", message=f"created Databricks job {job_id}")
-                conds = st.in_sync(job_id, recreated=plan.recreate)
-            elif plan.verb is Verb.RESET:
-                assert job_id is not None
-                corrected = [] if plan.spec_changed else plan.drift
-                if corrected:
-                    kopf.warn(body, reason="DriftDetected", message=f"job {job_id} drifted: {', '.join(corrected[:5])}")
-                applied = write_only_values(body_settings)
-                after, attempts = await _reset_and_verify(client, job_id, body_settings, observed.owner, applied)
-                metrics.record_drift_correction("converged" if after.in_sync else "not_converging")
-                if not after.in_sync:
-                    kopf.warn(
-                        body,
-                        reason="DriftNotConverging",
-                        message=f"job {job_id} still differs after {attempts} resets: {', '.join(after.paths[:5])}",
-                    )
-                    conds = st.not_converging(job_id, after.paths, attempts)
-                elif corrected:
-                    kopf.info(body, reason="DriftCorrected", message=f"reset job {job_id}: {', '.join(corrected[:5])}")
-                    conds = st.in_sync(job_id, corrected=corrected)
-                else:
-                    kopf.info(body, reason="JobReset", message=f"reset job {job_id} to generation {generation}")
-                    conds = st.in_sync(job_id)
-            elif plan.verb is Verb.REPORT_DRIFT:
-                assert job_id is not None
-                if not _already_reported(status, plan.drift):
-                    kopf.warn(
-                        body, reason="DriftDetected", message=f"job {job_id} drifted: {', '.join(plan.drift[:5])}"
-                    )
-                conds = st.drift_reported(job_id, plan.drift)
-            elif plan.verb is Verb.HOLD_PAUSED:
-                conds = st.paused(job_id, plan.drift)
-                if job_id is None:
-                    _write(patch, body, conds, observedGeneration=generation)
-                    return
-            elif plan.verb is Verb.HOLD_NOT_CONVERGING:
-                assert job_id is not None
-                conds = st.not_converging(job_id, plan.drift, MAX_CORRECTION_ATTEMPTS)
-            else:
-                assert job_id is not None
-                drifted = find_condition(status.get("conditions"), ConditionType.DRIFTED)
-                if drifted and drifted.get("status") == "True":
-                    kopf.info(body, reason="DriftResolved", message=f"job {job_id} matches spec.settings again")
-                    conds = st.drift_resolved(job_id)
-                else:
-                    conds = st.in_sync(job_id)
-        except Exception as err:
-            _on_api_error(err, patch, body, retry, job_exists)
-            return
-    assert job_id is not None
-    metrics.record_drift(namespace, meta["name"], len(after.items))
-    _write(
-        patch,
-        body,
-        conds,
-        jobId=job_id,
-        jobUrl=job_url(ws.host, job_id),
-        observedGeneration=generation,
-        drift=drift_status(after, dt.datetime.now(dt.UTC), applied),
-    )
-
-
-async def _reset_and_verify(
-    client: WorkspaceClient, job_id: int, settings: Mapping[str, Any], owner: str | None, applied: Mapping[str, Any]
-) -> tuple[DriftReport, int]:
-    """``jobs/reset``, re-read, compare; again while paths remain, at most MAX_CORRECTION_ATTEMPTS times.
-
-    Returns the report of the last read (empty = converged) and the number of resets made.
-    """
-    attempt = 0
-    while True:
-        attempt += 1
-        await asyncio.to_thread(jobs.reset, client, job_id, settings)
-        live = await asyncio.to_thread(jobs.get_settings, client, job_id)
-        report = compare(settings, live, owner=owner, applied_write_only=applied)
-        if correction_step(attempt, report.paths) is not CorrectionStep.RETRY:
-            return report, attempt
-
-
-def _already_reported(status: Mapping[str, Any], paths: list[str]) -> bool:
-    return list((status.get("drift") or {}).get("paths") or []) == paths[:MAX_DRIFT_PATHS]
-
-
-def _on_api_error(err: Exception, patch: kopf.Patch, body: kopf.Body, retry: int, job_exists: bool) -> None:
-    kind = classify(err)
-    generation = int(body["metadata"].get("generation") or 0)
-    message = str(err).splitlines()[0][:500] if str(err) else type(err).__name__
-    if kind is ErrorKind.INVALID:
-        kopf.warn(body, reason="InvalidSpec", message=f"Databricks refused the settings: {message}")
-        _write(
-            patch,
-            body,
-            st.failed(Reason.INVALID_SPEC, f"Databricks refused spec.settings: {message}", job_exists=job_exists),
-            observedGeneration=generation,
-        )
-        return
-    reason = Reason.UNAUTHORIZED if kind is ErrorKind.UNAUTHORIZED else Reason.API_ERROR
-    _write(patch, body, st.failed(reason, f"Databricks API call failed, will retry: {message}", job_exists=job_exists))
-    raise kopf.TemporaryError(message, delay=backoff_seconds(retry)) from err
-
-
-async def delete(body: kopf.Body, retry: int, logger: Any) -> None:
-    """Delete the Databricks job (unless ``deletionPolicy: Orphan``), then let kopf drop the finalizer.
-
-    * Transient API failures (429, 5xx, network) raise ``kopf.TemporaryError``: the finalizer stays
-      and the delete is retried for as long as it takes; a job already gone counts as deleted.
-    * The workspace or its Secret deleted together with the job (Argo CD prune, namespace
-      deletion): the workspace this resource last reconciled against is used.
-    * No workspace can be reached and none is remembered, or the token is refused: when status
-      records no job, nothing was created and the finalizer goes at once; otherwise the delete is
-      retried ``DELETE_ATTEMPTS_WITHOUT_WORKSPACE`` times, then the job is left in the workspace
-      with a Warning event ``JobOrphaned`` (a delete must not hang forever on credentials).
-    """
-    meta = body["metadata"]
-    uid = meta["uid"]
-    status = body.get("status") or {}
-    spec_raw = body.get("spec") or {}
-    policy = DeletionPolicy.ORPHAN if spec_raw.get("deletionPolicy") == "Orphan" else DeletionPolicy.DELETE
-    recorded = status.get("jobId")
-    if policy is DeletionPolicy.ORPHAN:
-        logger.info(f"leaving job {recorded} in the workspace (deletionPolicy Orphan)")
-        _forget(uid)
-        return
-    ref = (spec_raw.get("workspaceRef") or {}).get("name", "")
-    try:
-        ws = await workspaces.resolve(meta["namespace"], ref)
-    except (workspaces.WorkspaceError, ApiException) as err:
-        remembered = _last_workspace.get(uid)
-        if remembered is None:
-            _give_up_delete(body, recorded, retry, f"cannot resolve the workspace: {err}")
-            _forget(uid)
-            return
-        ws = remembered
-    client = await workspace_client_async(ws.host, ws.token)
-    async with _lock(uid):
-        try:
-            job_id = recorded
-            if job_id is None:
-                job_id = await asyncio.to_thread(
-                    jobs.find_owned,
-                    client,
-                    name=(spec_raw.get("settings") or {}).get("name"),
-                    owner_tag=OWNER_TAG,
-                    owner=owner_key(CONFIG.cluster_name, meta["namespace"], meta["name"]),
+    async def reconcile(self, uid: str, runtime: WorkspaceRuntime) -> bool:
+        """Reconcile resource ``uid``; True when done, False to be retried after a backoff."""
+        res = self.registry.job(uid)
+        if res is None or res.deleting or res.workspace != runtime.key:
+            return True
+        await runtime.ready.wait()
+        res = self.registry.job(uid) or res
+        async with metrics.ReconcileTimer() as timer:
+            try:
+                facts = await self._facts(res, runtime)
+                decision = plan(facts)
+                result = await self._act(res, decision, facts, runtime)
+                new = settle(facts, decision, result)
+                _log(res, decision, result)
+                run_now_retry = False
+                if new is not None:
+                    new, run_now_retry = await runnow.step(res, new, facts, runtime)
+                    await self.writer.job_status(res, new)
+                    metrics.record_status(res.namespace, res.name, new.status)
+                problem = result.failure or decision.problem or facts.problem
+                timer.failed = problem is not None and problem.retry
+                return not (timer.failed or run_now_retry)
+            except Exception as err:
+                about(log, res.namespace, res.name, res.uid).exception(
+                    "reconcile failed with an unexpected error (a bug)"
                 )
-            if decide_delete(job_id, policy):
-                assert job_id is not None
-                deleted = await asyncio.to_thread(jobs.delete, client, int(job_id))
-                logger.info(f"job {job_id} {'deleted' if deleted else 'was already gone'}")
-        except Exception as err:
-            kind = classify(err)
-            if kind is ErrorKind.UNAUTHORIZED:
-                _give_up_delete(body, recorded, retry, f"Databricks refused the token: {err}")
-            elif kind is not ErrorKind.GONE:
-                raise kopf.TemporaryError(f"deleting the job failed: {err}", delay=backoff_seconds(retry)) from err
-    _forget(uid)
+                metrics.INTERNAL_ERRORS.inc()
+                timer.failed = True
+                await self._report(res, internal_error(err))
+                return False
+
+    async def _report(self, res: JobResource, problem: Problem) -> None:
+        """Write a problem onto ``res`` without planning (used when planning itself failed)."""
+        facts = Facts(spec=None, generation=res.generation, owner="", status=res.status, now=_now())
+        new = settle(facts, Decision(Step.NONE, problem=problem), Result())
+        if new is not None:
+            await self.writer.job_status(res, new)
+
+    async def _facts(self, res: JobResource, runtime: WorkspaceRuntime) -> Facts:
+        owner = owner_key(CONFIG.cluster_name, res.namespace, res.name)
+        base: dict[str, Any] = {
+            "generation": res.generation,
+            "owner": owner,
+            "status": res.status,
+            "host": runtime.credentials.host if runtime.credentials else "",
+            "created_ms": _ms(res.created),
+            "now": _now(),
+        }
+        try:
+            spec = DatabricksJobSpec.model_validate(res.spec)
+        except ValidationError as err:
+            return Facts(spec=None, problem=Problem(Reason.INVALID_SPEC, f"spec is invalid: {err}", False), **base)
+        if problems := self._validate(res, spec):  # what admission cannot check; before any call
+            message = "spec.settings is invalid: " + "; ".join(problems)
+            return Facts(spec=spec, problem=Problem(Reason.INVALID_SPEC, message, False), **base)
+        if runtime.cycle.problem is not None:
+            return Facts(spec=spec, problem=runtime.cycle.problem, **base)
+        try:
+            observation = await self._observe(res, spec, owner, runtime)
+        except DatabricksFailure as failure:
+            return Facts(spec=spec, problem=problem_of(failure), **base)
+        job_id = observation.job_id
+        runs = (
+            runtime.observer.runs.runs(job_id) if job_id is not None and runtime.observer.runs.knows(job_id) else None
+        )
+        return Facts(spec=spec, observation=observation, runs=runs, **base)
+
+    def _validate(self, res: JobResource, spec: DatabricksJobSpec) -> list[str]:
+        """validate_settings once per generation (a 1000-task job takes ~30 ms)."""
+        cached = self._checked.get(res.uid)
+        if cached is None or cached[0] != res.generation:
+            cached = self._checked[res.uid] = (res.generation, validate_settings(spec.settings))
+        return cached[1]
+
+    def forget(self, uid: str) -> None:
+        self._checked.pop(uid, None)
+
+    async def _observe(
+        self, res: JobResource, spec: DatabricksJobSpec, owner: str, runtime: WorkspaceRuntime
+    ) -> Observation:
+        """The job from the index: by the id in status (or spec.adopt before a job is recorded), else by our
+        owner tag. A job the index lacks is read with jobs/get (created after the cycle began, or gone)."""
+        index = runtime.index
+        assert index is not None, "runtime.ready is set only after an index exists or a problem is recorded"
+        adopting = spec.adopt is not None and res.status.get("jobId") is None
+        job_id = spec.adopt.job_id if adopting and spec.adopt else res.status.get("jobId")
+        if job_id is not None:
+            live = runtime.observation.live(int(job_id)) if runtime.observation else None
+            if live is not None:
+                return Observation(live.job_id, live.settings, owner=live.creator)
+            got = await runtime.conn.call(lambda c: jobs.get_job(c, int(job_id)))
+            if got is not None:
+                runtime.observation.read_after_write(LiveJob(int(job_id), got[0], got[1]))  # type: ignore[union-attr]
+                return Observation(int(job_id), got[0], owner=got[1])
+            if adopting:
+                return Observation(None, None)
+        owned = index.owned_by(owner)
+        if len(owned) > 1:
+            about(log, res.namespace, res.name).warning(
+                f"{len(owned)} jobs carry this owner tag: {[j.job_id for j in owned]}"
+            )
+        if owned:
+            first = min(owned, key=lambda j: j.job_id)
+            return Observation(first.job_id, first.settings, owner=first.creator)
+        return Observation(None, None)
+
+    async def _act(self, res: JobResource, decision: Decision, facts: Facts, runtime: WorkspaceRuntime) -> Result:
+        try:
+            if decision.step is Step.CREATE:
+                return await self._create(res, decision.body, runtime)
+            if decision.step is Step.RESET:
+                assert facts.observation is not None and facts.observation.job_id is not None
+                return await self._reset(facts.observation, decision.body, runtime)
+        except DatabricksFailure as failure:
+            if failure.kind is ErrorKind.RATE_LIMITED and decision.step is Step.CREATE:
+                runtime.conn.budget.creation_limited()
+            return Result(failure=problem_of(failure))
+        return Result()
+
+    async def _create(self, res: JobResource, body: Mapping[str, Any], runtime: WorkspaceRuntime) -> Result:
+        budget = runtime.conn.budget
+        async with budget.creating(res.namespace):
+            job_id = await runtime.conn.run(lambda c: jobs.create(c, body))
+        budget.creation_succeeded()
+        return Result(job_id=job_id, after=DriftReport(), applied=write_only_values(body))
+
+    async def _reset(self, observed: Observation, body: Mapping[str, Any], runtime: WorkspaceRuntime) -> Result:
+        """``jobs/reset``, re-read, compare; again while paths remain, at most MAX_CORRECTION_ATTEMPTS times."""
+        job_id = observed.job_id
+        assert job_id is not None
+        applied = write_only_values(body)
+        attempt = 0
+        while True:
+            attempt += 1
+            await runtime.conn.call(lambda c: jobs.reset(c, job_id, body))
+            live = await runtime.conn.call(lambda c: jobs.get_settings(c, job_id))
+            report = compare(body, live, owner=observed.owner, applied_write_only=applied)
+            if live is not None and runtime.observation is not None:
+                runtime.observation.read_after_write(LiveJob(job_id, live, observed.owner))
+            if correction_step(attempt, report.paths) is not CorrectionStep.RETRY:
+                metrics.record_drift_correction("converged" if report.in_sync else "not_converging")
+                return Result(job_id=job_id, after=report, applied=applied, attempts=attempt)
+
+    async def delete(self, res: JobResource, runtime: WorkspaceRuntime | None, retry: int) -> float | None:
+        """Delete the job of ``res`` (per ``deletionPolicy``) before the finalizer goes. Returns None when the
+        finalizer may go, else the seconds to wait before the next attempt.
+
+        * ``Orphan``: nothing to do. A job already gone counts as deleted.
+        * The workspace pruned together with the job (Argo CD prune, namespace deletion): the runtime keeps
+          the credentials it last used, and they are used.
+        * No credentials ever worked, or the token is refused: with no job recorded the finalizer goes at
+          once; otherwise after DELETE_ATTEMPTS the job is left in the workspace with a Warning
+          ``JobOrphaned`` (a delete must not hang forever on credentials).
+        * Other failures: retried with backoff for as long as it takes.
+        """
+        job_id = res.status.get("jobId")
+        if str(res.spec.get("deletionPolicy") or "Delete") == "Orphan":
+            return None
+        if runtime is None or runtime.credentials is None:
+            why = runtime.cycle.problem.message if runtime and runtime.cycle.problem else "no workspace"
+            return await self._give_up(res, job_id, retry, f"cannot reach the workspace: {why}")
+        await runtime.ready.wait()
+        if job_id is None and runtime.index is not None:
+            owned = runtime.index.owned_by(owner_key(CONFIG.cluster_name, res.namespace, res.name))
+            job_id = min((j.job_id for j in owned), default=None)
+        if job_id is None:
+            return None
+        try:
+            deleted = await runtime.conn.call(lambda c: jobs.delete(c, int(job_id)))
+        except DatabricksFailure as failure:
+            if failure.kind is ErrorKind.UNAUTHORIZED:
+                return await self._give_up(res, job_id, retry, failure.message)
+            about(log, res.namespace, res.name).warning(f"deleting job {job_id} failed, will retry: {failure.message}")
+            return backoff_seconds(retry + 1)
+        said = f"deleted Databricks job {job_id}" if deleted else f"Databricks job {job_id} was already gone"
+        await self.writer.event(res, Event("Normal", EventReason.JOB_DELETED, said))
+        return None
+
+    async def _give_up(self, res: JobResource, job_id: Any, retry: int, why: str) -> float | None:
+        if job_id is None:
+            await self.writer.event(res, Event("Normal", EventReason.NOTHING_TO_DELETE, f"no job recorded; {why}"))
+            return None
+        if retry + 1 >= DELETE_ATTEMPTS:
+            message = f"job {job_id} is left in the workspace: {why}"
+            await self.writer.event(res, Event("Warning", EventReason.JOB_ORPHANED, message))
+            return None
+        message = (
+            f"cannot delete job {job_id} yet (attempt {retry + 1} of {DELETE_ATTEMPTS}; then it is left in the "
+            f"workspace): {why}"
+        )
+        await self.writer.event(res, Event("Warning", EventReason.DELETE_BLOCKED, message))
+        return backoff_seconds(retry + 1)
 
 
-def _give_up_delete(body: kopf.Body, job_id: Any, retry: int, why: str) -> None:
-    """Return (finalizer released) when nothing was recorded or attempts are used up; else raise to retry."""
-    if job_id is None:
-        kopf.info(body, reason="NothingToDelete", message=f"no Databricks job was recorded; {why}")
-        return
-    if retry + 1 >= DELETE_ATTEMPTS_WITHOUT_WORKSPACE:
-        kopf.warn(body, reason="JobOrphaned", message=f"job {job_id} is left in the workspace: {why}")
-        return
-    kopf.warn(
-        body,
-        reason="DeleteBlocked",
-        message=f"cannot delete job {job_id} yet (attempt {retry + 1} of {DELETE_ATTEMPTS_WITHOUT_WORKSPACE}; "
-        f"then it is left in the workspace): {why}",
-    )
-    raise kopf.TemporaryError(why, delay=backoff_seconds(retry))
+def _log(res: JobResource, decision: Decision, result: Result) -> None:
+    """One INFO line per write to Databricks or problem; DEBUG when nothing happened."""
+    out = about(log, res.namespace, res.name, res.uid)
+    problem = result.failure or decision.problem
+    if problem is not None:
+        out.info(f"{problem.reason.value}: {problem.message}")
+    elif decision.step is Step.CREATE:
+        out.info(f"created job {result.job_id}")
+    elif decision.step is Step.RESET:
+        left = len(result.after.paths) if result.after else 0
+        out.info(f"reset job {result.job_id} ({result.attempts} reset(s), {left} path(s) still differ)")
+    else:
+        out.debug(f"nothing to do ({decision.plan.verb if decision.plan else 'no plan'})")
 
 
-def _forget(uid: str) -> None:
-    _locks.pop(uid, None)
-    _last_workspace.pop(uid, None)
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _ms(timestamp: str | None) -> int:
+    if not timestamp:
+        return 0
+    return int(dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)

@@ -3,8 +3,8 @@
 ``text``: kopf's one-line format with a ``[namespace/name]`` prefix on every line logged through a
 handler's logger. ``json``: one JSON object per line, the resource under ``"object"``
 (``{"apiVersion", "kind", "name", "uid", "namespace"}``), the level under ``"severity"``.
-kopf's per-cycle "Timer … succeeded." lines are dropped: at one per resource per interval they drown
-everything else, and they followed our own warning when a periodic check had failed.
+kopf's "… succeeded." lines of its timers and watch-event handlers are dropped: one per resource per event,
+they drown everything else.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import kopf
 
 
 class _DropTimerSuccess(logging.Filter):
-    """Drops kopf's ``Timer 'x' succeeded.`` records (logged once per resource per poll interval)."""
+    """Drops kopf's ``Timer 'x' succeeded.`` and ``Handler 'job_event' succeeded.`` records: logged for every
+    watch event (our own status writes included), they drown everything else."""
+
+    QUIET = ("Timer ", "Handler 'job_event'", "Handler 'workspace_event'", "Indexer 'workspaces_listed'")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
-        return not (message.startswith("Timer ") and message.endswith(" succeeded."))
+        return not (message.startswith(self.QUIET) and message.endswith(" succeeded."))
 
 
 def configure_logging(*, level: str, fmt: str) -> None:
@@ -35,3 +38,16 @@ def configure_logging(*, level: str, fmt: str) -> None:
         handler.addFilter(_DropTimerSuccess())
     # The SDK logs every retry at DEBUG with request details; keep it at INFO even under DEBUG.
     logging.getLogger("databricks.sdk").setLevel(max(logging.INFO, logging.getLevelName(level)))
+
+
+def about(logger: logging.Logger, namespace: str, name: str, uid: str = "") -> logging.LoggerAdapter[logging.Logger]:
+    """``logger`` for lines about one DatabricksJob: kopf's formatters then prefix ``[namespace/name]`` (text)
+    or add the ``object`` reference (json), as for kopf's own per-object lines."""
+    ref = {
+        "apiVersion": "dbjobs.io/v1alpha1",
+        "kind": "DatabricksJob",
+        "name": name,
+        "uid": uid,
+        "namespace": namespace,
+    }
+    return logging.LoggerAdapter(logger, {"k8s_ref": ref})

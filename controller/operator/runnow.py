@@ -12,21 +12,20 @@ strings.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-import kopf
-
-from controller.databricks.client import workspace_client_async
-from controller.databricks.errors import ErrorKind, classify
-from controller.operator import workspaces
-from controller.operator.config import CONFIG
-from controller.reconcile.compare import owner_key
+from controller.databricks import jobs
+from controller.databricks.errors import DatabricksFailure, ErrorKind
 from controller.reconcile.conditions import rfc3339
+from controller.reconcile.outcome import Event, Facts, NewStatus
+from controller.reconcile.reasons import EventReason
+
+if TYPE_CHECKING:
+    from controller.operator.registry import JobResource
+    from controller.operator.runtime import WorkspaceRuntime
 
 ANNOTATION = "dbjobs.io/run-now"
 PARAMETERS_ANNOTATION = "dbjobs.io/run-now-parameters"
@@ -39,18 +38,18 @@ def idempotency_token(owner: str, value: str) -> str:
     return "dbjobs-" + hashlib.sha256(f"{owner}/{value}".encode()).hexdigest()[:40]
 
 
-def pending_value(body: Mapping[str, Any]) -> str | None:
+def pending(res: JobResource) -> str | None:
     """The annotation value that has not triggered a run yet, or None."""
-    value = ((body.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION)
+    value = res.annotations.get(ANNOTATION)
     if not value:
         return None
-    done = ((body.get("status") or {}).get("runNow") or {}).get("value")
+    done = (res.status.get("runNow") or {}).get("value")
     return None if done == value else str(value)
 
 
-def parameters(body: Mapping[str, Any]) -> dict[str, str]:
+def parameters(annotations: Mapping[str, str]) -> dict[str, str]:
     """``job_parameters`` from ``dbjobs.io/run-now-parameters``; raises ``ValueError`` if malformed."""
-    raw = ((body.get("metadata") or {}).get("annotations") or {}).get(PARAMETERS_ANNOTATION)
+    raw = annotations.get(PARAMETERS_ANNOTATION)
     if not raw:
         return {}
     data = json.loads(raw)
@@ -59,51 +58,37 @@ def parameters(body: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): v for k, v in data.items()}
 
 
-def _run_now(client: Any, job_id: int, token: str, params: dict[str, str]) -> int:
-    response = client.api_client.do(
-        "POST",
-        "/api/2.2/jobs/run-now",
-        body={"job_id": job_id, "idempotency_token": token, **({"job_parameters": params} if params else {})},
-    )
-    return int(response["run_id"])
+async def step(res: JobResource, new: NewStatus, facts: Facts, runtime: WorkspaceRuntime) -> tuple[NewStatus, bool]:
+    """Start the run a pending ``dbjobs.io/run-now`` value asks for, once the job exists; returns the status
+    with ``runNow`` recorded (and the Events), and whether to retry later (a transient failure).
 
-
-async def trigger(body: kopf.Body, patch: kopf.Patch, logger: Any) -> None:
-    """Start the run for a pending annotation value (no-op if none); ``kopf.TemporaryError`` to retry."""
-    value = pending_value(body)
-    if value is None:
-        return
-    status = body.get("status") or {}
-    job_id = status.get("jobId")
-    if job_id is None:
-        raise kopf.TemporaryError("run-now waits for the job to exist", delay=5)
-    meta = body["metadata"]
+    Never for a resource being deleted. A malformed parameters annotation is recorded as handled (a Warning,
+    ``runNow.rejected``): a new value with fixed parameters is the retry.
+    """
+    value = pending(res)
+    job_id = new.status.get("jobId")
+    if value is None or job_id is None or res.deleting or facts.problem is not None:
+        return new, False
+    previous = dict(new.status.get("runNow") or {})
     try:
-        params = parameters(body)
+        params = parameters(res.annotations)
     except ValueError as err:
-        # Recorded as handled, so the periodic check does not post the same Warning every poll; a
-        # new run-now value (with fixed parameters) is the retry.
         message = f"{PARAMETERS_ANNOTATION} is not a JSON object of strings ({err}); no run started for {value!r}"
-        kopf.warn(body, reason="RunNowRejected", message=message)
-        patch.status["runNow"] = {**(status.get("runNow") or {}), "value": value, "runId": None, "rejected": message}
-        return
-    ws = await workspaces.resolve(meta["namespace"], (body.get("spec") or {}).get("workspaceRef", {}).get("name", ""))
-    client = await workspace_client_async(ws.host, ws.token)
-    token = idempotency_token(owner_key(CONFIG.cluster_name, meta["namespace"], meta["name"]), value)
+        status = {**new.status, "runNow": {**previous, "value": value, "runId": None, "rejected": message}}
+        return NewStatus(status, [*new.events, Event("Warning", EventReason.RUN_NOW_REJECTED, message)]), False
+    token = idempotency_token(facts.owner, value)
     try:
-        run_id = await asyncio.to_thread(_run_now, client, int(job_id), token, params)
-    except Exception as err:
-        if classify(err) in (ErrorKind.TRANSIENT, ErrorKind.UNAUTHORIZED):
-            raise kopf.TemporaryError(f"run-now failed: {err}", delay=10) from err
-        kopf.warn(body, reason="RunNowFailed", message=f"run-now for {ANNOTATION}={value!r} failed: {err}")
-        return
-    now = rfc3339(dt.datetime.now(dt.UTC))
-    entry = {"value": value, "runId": run_id, "triggeredTime": now}
-    history = [h for h in (status.get("runNow") or {}).get("history") or [] if h.get("value") != value]
-    patch.status["runNow"] = {
-        **entry,
-        **({"parameters": params} if params else {}),
-        "history": [entry, *history][:HISTORY],
-    }
-    kopf.info(body, reason="RunTriggered", message=f"started run {run_id} for {ANNOTATION}={value!r}")
-    logger.info(f"run-now {value!r}: run {run_id} (token {token})")
+        run_id = await runtime.conn.call(lambda c: jobs.run_now(c, int(job_id), token, params))
+    except DatabricksFailure as failure:
+        if failure.kind in (ErrorKind.TRANSIENT, ErrorKind.UNAUTHORIZED, ErrorKind.RATE_LIMITED):
+            return new, True
+        message = f"run-now for {ANNOTATION}={value!r} failed: {failure.message}"
+        status = {**new.status, "runNow": {**previous, "value": value, "runId": None, "failed": message}}
+        return NewStatus(status, [*new.events, Event("Warning", EventReason.RUN_NOW_FAILED, message)]), False
+    entry = {"value": value, "runId": run_id, "triggeredTime": rfc3339(facts.now)}
+    history = [h for h in previous.get("history") or [] if h.get("value") != value]
+    record = {**entry, **({"parameters": params} if params else {}), "history": [entry, *history][:HISTORY]}
+    message = f"started run {run_id} for {ANNOTATION}={value!r}"
+    return NewStatus(
+        {**new.status, "runNow": record}, [*new.events, Event("Normal", EventReason.RUN_TRIGGERED, message)]
+    ), False

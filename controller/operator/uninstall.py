@@ -121,7 +121,7 @@ def uninstall(*, jobs: str, namespaces: list[str], deployment: str | None, timeo
         print(f"dbjobs uninstall: {line}", flush=True)
 
     try:
-        from controller.operator.workspaces import load_kube_config
+        from controller.operator.credentials import load_kube_config
 
         load_kube_config()
     except Exception as err:

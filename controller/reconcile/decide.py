@@ -13,7 +13,7 @@ from typing import Any
 
 from controller.api.models import DeletionPolicy, DriftPolicy
 from controller.reconcile.conditions import find_condition
-from controller.reconcile.drift import DriftReport, compare
+from controller.reconcile.drift import DriftReport, compare_memo
 from controller.reconcile.reasons import ConditionType, Reason
 from controller.reconcile.report import applied_write_only, held_not_converging
 
@@ -107,7 +107,7 @@ def _decide(
         return Plan(Verb.HOLD_INVALID, spec_changed=spec_changed)
     if observed.live is None:
         return Plan(Verb.CREATE, recreate=status.get("jobId") is not None, spec_changed=spec_changed)
-    report = compare(desired, observed.live, owner=observed.owner, applied_write_only=applied_write_only(status))
+    report = compare_memo(desired, observed.live, owner=observed.owner, applied_write_only=applied_write_only(status))
     paths = report.paths
     if report.in_sync:
         return Plan(Verb.NOTHING, spec_changed=spec_changed, report=report)

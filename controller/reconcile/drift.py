@@ -10,6 +10,8 @@ the single path ``<job>``.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -169,3 +171,35 @@ def compare(
 def write_only_values(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``{path: value}`` of the write-only fields in ``settings``: what to remember after applying them."""
     return normalize(settings).write_only
+
+
+#: Comparisons remembered by :func:`compare_memo` (one per job in steady state; a 1000-task job costs ~0.6 s to
+#: compare and ~2 ms to serialise, so an unchanged job is not compared again every cycle).
+MEMO_SIZE = 8192
+
+
+def compare_memo(
+    desired: Mapping[str, Any],
+    live: Mapping[str, Any] | None,
+    *,
+    owner: str | None = None,
+    applied_write_only: Mapping[str, Any] | None = None,
+) -> DriftReport:
+    """:func:`compare`, remembered by the JSON text of its arguments (same result, pure)."""
+    key = (
+        json.dumps(desired, sort_keys=True, default=str),
+        None if live is None else json.dumps(live, sort_keys=True, default=str),
+        owner,
+        None if applied_write_only is None else json.dumps(applied_write_only, sort_keys=True, default=str),
+    )
+    return _compare_json(*key)
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def _compare_json(desired: str, live: str | None, owner: str | None, applied: str | None) -> DriftReport:
+    return compare(
+        json.loads(desired),
+        None if live is None else json.loads(live),
+        owner=owner,
+        applied_write_only=None if applied is None else json.loads(applied),
+    )

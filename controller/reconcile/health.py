@@ -5,21 +5,22 @@ Inputs are ``BaseRun`` dicts as ``runs/list`` returns them (Jobs API 2.2, spec Â
 **ms**, durations **ms**), most recently started first. Outputs use Kubernetes conventions:
 RFC 3339 times, durations in **seconds**. "now" is always an argument (epoch ms).
 
-``spec.healthPolicy`` (read here from the raw spec dict, defaults in code, names as in
-``controller.api.models.HealthPolicy``): ``consecutiveFailures`` (int >= 1, default 1: failed runs
-in a row that make the job unhealthy), ``missedScheduleCounts`` (default true: a scheduled run
-that did not start makes it unhealthy), ``missedScheduleGraceSeconds`` (default 600: how late a
-scheduled run may start), ``maxRunDurationSeconds`` (default none: an active run older than this
-is unhealthy), ``affectsReady`` (default false: whether RunHealthy=False turns Ready False).
+``spec.healthPolicy`` is the API model ``controller.api.models.HealthPolicy`` (re-exported here as
+``HealthPolicy``; ``HealthPolicy.from_spec(spec_dict)`` reads it from a raw spec dict, tolerant of malformed
+fields): ``consecutiveFailures`` (int >= 1, default 1: failed runs in a row that make the job unhealthy),
+``missedScheduleCounts`` (default true: a scheduled run that did not start makes it unhealthy),
+``missedScheduleGraceSeconds`` (default none: half the schedule's period, at most 600 s: how late a
+scheduled run may start), ``maxRunDurationSeconds`` (default none: an active run older than this is
+unhealthy), ``affectsReady`` (default false: whether RunHealthy=False turns Ready False).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from controller.api.models import HealthPolicy as HealthPolicy  # the one model of spec.healthPolicy
 from controller.reconcile import quartz
 from controller.reconcile.conditions import Condition, find_condition, rfc3339
 from controller.reconcile.reasons import ConditionType, Reason
@@ -37,36 +38,6 @@ ACTIVE_STATES = frozenset({"QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCK
 UNHEALTHY_REASONS = frozenset(
     {Reason.LAST_RUN_FAILED, Reason.CONSECUTIVE_FAILURES, Reason.RUN_OVERDUE, Reason.RUN_TOO_LONG}
 )
-
-
-@dataclass(frozen=True)
-class HealthPolicy:
-    """``spec.healthPolicy`` with defaults applied (see the module docstring)."""
-
-    consecutive_failures: int = 1
-    missed_schedule_counts: bool = True
-    missed_schedule_grace_seconds: int | None = None
-    max_run_duration_seconds: int | None = None
-    affects_ready: bool = False
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any] | None) -> HealthPolicy:
-        """From the raw ``spec`` dict; absent or malformed fields take their defaults."""
-        raw = (spec or {}).get("healthPolicy") or {}
-        if not isinstance(raw, Mapping):
-            raw = {}
-
-        def num(key: str, default: int | None, low: int) -> int | None:
-            value = raw.get(key, default)
-            return value if isinstance(value, int) and not isinstance(value, bool) and value >= low else default
-
-        return cls(
-            consecutive_failures=num("consecutiveFailures", 1, 1) or 1,
-            missed_schedule_counts=bool(raw.get("missedScheduleCounts", True)),
-            missed_schedule_grace_seconds=num("missedScheduleGraceSeconds", None, 0),
-            max_run_duration_seconds=num("maxRunDurationSeconds", None, 1),
-            affects_ready=raw.get("affectsReady") is True,
-        )
 
 
 def is_active(run: Run) -> bool:

@@ -17,6 +17,8 @@ class ConditionType(StrEnum):
     SYNCED = "Synced"
     DRIFTED = "Drifted"
     RUN_HEALTHY = "RunHealthy"
+    # DatabricksWorkspace: whether the observer's last cycle could read the workspace.
+    REACHABLE = "Reachable"
 
 
 class Reason(StrEnum):
@@ -55,3 +57,51 @@ class Reason(StrEnum):
     ADOPT_TARGET_MISSING = "AdoptTargetMissing"
     # spec.adopt names a job another DatabricksJob owns (its dbjobs-owner tag).
     ADOPT_TARGET_OWNED = "AdoptTargetOwned"
+    # The request budget: 429s beyond the SDK's retries, or the hourly job-creation limit (Synced False).
+    RATE_LIMITED = "RateLimited"
+    # An unexpected exception in the controller itself: a bug, reported as such and retried with backoff.
+    INTERNAL_ERROR = "InternalError"
+    # DatabricksWorkspace Reachable: True, or False because no connection could be made.
+    REACHABLE = "Reachable"
+    UNREACHABLE = "Unreachable"
+
+
+class EventReason(StrEnum):
+    """Every reason of a Kubernetes Event the controller emits (one writer: ``controller.operator.writer``).
+
+    Problems reuse their condition reason; run-health transitions reuse the RunHealthy reasons.
+    """
+
+    JOB_CREATED = "JobCreated"
+    JOB_RECREATED = "JobRecreated"
+    JOB_RESET = "JobReset"
+    JOB_DELETED = "JobDeleted"
+    JOB_ORPHANED = "JobOrphaned"
+    DELETE_BLOCKED = "DeleteBlocked"
+    NOTHING_TO_DELETE = "NothingToDelete"
+    DRIFT_DETECTED = "DriftDetected"
+    DRIFT_CORRECTED = "DriftCorrected"
+    DRIFT_NOT_CONVERGING = "DriftNotConverging"
+    DRIFT_RESOLVED = "DriftResolved"
+    RUN_TRIGGERED = "RunTriggered"
+    RUN_NOW_REJECTED = "RunNowRejected"
+    RUN_NOW_FAILED = "RunNowFailed"
+    INVALID_SPEC = "InvalidSpec"
+    API_ERROR = "ApiError"
+    RATE_LIMITED = "RateLimited"
+    INTERNAL_ERROR = "InternalError"
+    UNAUTHORIZED = "Unauthorized"
+    WORKSPACE_NOT_FOUND = "WorkspaceNotFound"
+    SECRET_NOT_FOUND = "SecretNotFound"
+    PAUSED = "Paused"
+    ADOPT_TARGET_MISSING = "AdoptTargetMissing"
+    ADOPT_TARGET_OWNED = "AdoptTargetOwned"
+    LAST_RUN_SUCCEEDED = "LastRunSucceeded"
+    RUNNING = "Running"
+    LAST_RUN_FAILED = "LastRunFailed"
+    CONSECUTIVE_FAILURES = "ConsecutiveFailures"
+    RUN_OVERDUE = "RunOverdue"
+    RUN_TOO_LONG = "RunTooLong"
+    NO_RUNS = "NoRuns"
+    WORKSPACE_UNREACHABLE = "WorkspaceUnreachable"
+    WORKSPACE_REACHABLE = "WorkspaceReachable"

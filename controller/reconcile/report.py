@@ -1,27 +1,26 @@
 """Pure pieces of acting on drift: the bounded ``status.drift``, the correction body, the retry bound.
 
-``status.drift`` shape (every key always written, so a merge patch clears stale values)::
+``status.drift`` shape (every key always written, so a merge patch clears stale values; when the job was last
+compared is the workspace's ``status.lastCycle``, not a per-job write every cycle)::
 
     {"detected": bool, "count": int,                  # all differing paths
      "paths": [str, ...],                              # the first MAX_PATHS, sorted
      "items": [{"path": str, "desired": str, "live": str, "writeOnly": bool}, ...],
                                                        # the first MAX_ITEMS; values as JSON text cut
                                                        # to MAX_VALUE_CHARS; a side absent → key omitted
-     "lastCheckedTime": RFC 3339,
      "appliedWriteOnly": {path: value}}               # write-only fields last sent (only after a write)
 """
 
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from controller.reconcile.conditions import find_condition, rfc3339
+from controller.reconcile.conditions import find_condition
 from controller.reconcile.drift import ABSENT, DriftReport
 from controller.reconcile.normalize import split_field
 from controller.reconcile.reasons import ConditionType, Reason
@@ -39,7 +38,7 @@ def _text(value: Any) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
-def drift_status(report: DriftReport, now: dt.datetime, applied_write_only: Mapping[str, Any] | None = None) -> Any:
+def drift_status(report: DriftReport, applied_write_only: Mapping[str, Any] | None = None) -> Any:
     """``status.drift`` for ``report`` (see the module docstring); ``appliedWriteOnly`` only when given."""
     items = []
     for item in report.items[:MAX_ITEMS]:
@@ -54,7 +53,6 @@ def drift_status(report: DriftReport, now: dt.datetime, applied_write_only: Mapp
         "count": len(report.items),
         "paths": report.paths[:MAX_PATHS],
         "items": items,
-        "lastCheckedTime": rfc3339(now),
     }
     if applied_write_only is not None:
         out["appliedWriteOnly"] = dict(applied_write_only)

@@ -8,6 +8,8 @@ Not part of the product (the ``dbjobs`` command, the wheel and the image hold th
 * ``dbjobs-testkit controlplane``  a local kube-apiserver + etcd (RBAC on) until Ctrl-C; prints the
   admin kubeconfig path.
 * ``dbjobs-testkit demo``          the end-to-end demo (local control plane + emulator + controller).
+* ``dbjobs-testkit demo-argocd``   the same story through the real Argo CD: commits to a local Git repository,
+  Argo CD syncing them, our health check in its dashboard's terms.
 
 Usage errors exit 2 (argparse convention).
 """
@@ -47,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--corpus", default=None, help="directory of real job definitions (default: ../shared/corpus/jobs)"
     )
+    sub.add_parser("demo-argocd", help="the Git -> Argo CD -> Databricks loop on real Argo CD v3.6.1 (make argocd)")
     return parser
 
 
@@ -89,5 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dbjobs_testkit.demo import run_demo
 
         return run_demo(corpus=args.corpus)
+    if args.command == "demo-argocd":
+        from dbjobs_testkit.demo_argocd import run_demo_argocd
+
+        return run_demo_argocd()
     print(f"unknown command {args.command}", file=sys.stderr)
     return 2

@@ -92,6 +92,11 @@ _BENIGN_WARNINGS = (
     "bundle-only",
     "dbx-only",
     "included files are not read",
+    "not converted: dbjobs manages jobs only",
+    "bundle-permissions annotation",
+    "the bundle CLI builds or uploads",
+    "built by the bundle CLI",
+    "no name:",
 )
 
 

@@ -22,7 +22,8 @@ import yaml
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "crds"
-RBAC_FILE = REPO_ROOT / "manifests" / "rbac.yaml"
+#: The chart rendered with its defaults (``make manifests``): the controller's ClusterRole comes from here.
+INSTALL_FILE = REPO_ROOT / "manifests" / "install.yaml"
 
 
 class MissingComponentError(RuntimeError):
@@ -114,7 +115,7 @@ def install_crds_and_rbac(admin: Kubectl, controller_user: str) -> None:
             return (condition(admin.get("crd", name), "Established") or {}).get("status") == "True"
 
         wait_for(established, timeout=60, what=f"CRD {crd} Established")
-    admin.apply(RBAC_FILE)
+    admin.apply([controller_cluster_role()])
     binding = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
@@ -123,6 +124,16 @@ def install_crds_and_rbac(admin: Kubectl, controller_user: str) -> None:
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": controller_user}],
     }
     admin.apply([binding])
+
+
+def controller_cluster_role(name: str = "dbjobs-controller") -> dict[str, Any]:
+    """The chart's ClusterRole for the controller (from ``manifests/install.yaml``), renamed ``name``."""
+    docs = [d for d in yaml.safe_load_all(INSTALL_FILE.read_text()) if d and d.get("kind") == "ClusterRole"]
+    if len(docs) != 1:
+        raise RuntimeError(f"{INSTALL_FILE} should hold exactly one ClusterRole, found {len(docs)}")
+    role = dict(docs[0])
+    role["metadata"] = {"name": name}
+    return role
 
 
 def workspace_manifests(namespace: str, host: str, token: str, name: str = "default") -> list[dict[str, Any]]:

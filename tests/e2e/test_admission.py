@@ -1,10 +1,12 @@
 """Admission on the real kube-apiserver: the generated CRD refuses bad manifests naming the field.
 
 Aspects: a table of invalid manifests refused by ``kubectl apply --dry-run=server --validate=strict`` with
-the offending field in the message; what the schema cannot check (Quartz syntax, timezone, dangling
-depends_on) marked ``Synced=False`` ``InvalidSpec`` by the controller with no Databricks write; every
-converted corpus job applies, the deliberately broken ones are refused naming their field; the CRD
-applies the way Argo CD applies it (server-side, own field manager).
+the offending field in the message (the refusal rules of controller/api/refusals.py among them, and
+``settings: {}`` / ``name: null``); what the schema cannot check (Quartz syntax, timezone, dangling or
+cyclic depends_on) marked ``Synced=False`` ``InvalidSpec`` by the controller with no Databricks write; every
+converted corpus job applies, the deliberately broken ones are refused naming their field (by ``dbjobs
+convert`` already, or at admission); the CRD applies the way Argo CD applies it (server-side, own field
+manager).
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ def _base() -> dict[str, Any]:
         "name": "base",
         "tasks": [
             {"task_key": "a", "notebook_task": {"notebook_path": "/x"}},
-            {"task_key": "b", "depends_on": [{"task_key": "a"}], "spark_python_task": {"python_file": "/y.py"}},
+            {
+                "task_key": "b",
+                "depends_on": [{"task_key": "a"}],
+                "spark_python_task": {"python_file": "/y.py"},
+                "job_cluster_key": "c",
+            },
         ],
         "job_clusters": [{"job_cluster_key": "c", "new_cluster": {"spark_version": "15.4.x-scala2.12"}}],
     }
@@ -107,6 +114,28 @@ INVALID: list[tuple[str, Edit, str]] = [
     ),
     ("too many tags", _set(S + "tags", {f"t{i}": "v" for i in range(26)}), "spec.settings.tags"),
     ("negative timeout", _set(S + "timeout_seconds", -1), "timeout_seconds"),
+    # settings: {} and name: null (a null is pruned, so it is a missing name): dbjobs requires a name.
+    ("settings {}", _set("spec.settings", {}), "spec.settings.name: Required value"),
+    ("name null", _set(S + "name", None), "spec.settings.name: Required value"),
+    ("empty name", _set(S + "name", ""), "spec.settings.name"),
+    # The refusal rules of controller/api/refusals.py that CEL can say (each rule's public source is there).
+    ("relative workspace path", _set(S + "tasks.0.notebook_task.notebook_path", "nb"), "a WORKSPACE path must"),
+    (
+        "absolute path under git_source",
+        _set(S + "git_source", {"git_url": "https://github.com/o/r", "git_provider": "gitHub", "git_branch": "m"}),
+        "a GIT path",
+    ),
+    (
+        "source GIT without git_source",
+        _set(S + "tasks.0.notebook_task", {"notebook_path": "nb", "source": "GIT"}),
+        "source GIT needs the job's git_source",
+    ),
+    ("file:// python file", _set(S + "tasks.1.spark_python_task.python_file", "file://y.py"), "file://"),
+    (
+        "serverless wheel without environment",
+        _set(S + "tasks.1", {"task_key": "b", "python_wheel_task": {"package_name": "p", "entry_point": "e"}}),
+        "needs an environment_key",
+    ),
     ("bad healthPolicy", _set("spec.healthPolicy.consecutiveFailures", 0), "consecutiveFailures"),
     (
         "for_each inner task type twice",
@@ -166,6 +195,7 @@ CONTROLLER_CHECKED = [
     ("bad timezone", {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "Mars/Olympus"}, "timezone_id"),
     # A CEL rule would be quadratic in 1000 tasks; the controller checks it (controller/api/validate.py).
     ("dangling depends_on", None, "depends_on"),
+    ("depends_on cycle", "cycle", "dependency cycle a -> b -> a"),
 ]
 
 
@@ -175,12 +205,14 @@ def test_what_the_schema_cannot_check_is_invalid_spec_without_a_databricks_write
     emulator: EmulatorServer,
     controller: ControllerProcess,
     case: str,
-    schedule: dict[str, Any] | None,
+    schedule: dict[str, Any] | str | None,
     fragment: str,
 ) -> None:
     settings = _base()
     if schedule is None:
         settings["tasks"][1]["depends_on"] = [{"task_key": "ghost"}]
+    elif schedule == "cycle":
+        settings["tasks"][0]["depends_on"] = [{"task_key": "b"}]
     else:
         settings["schedule"] = schedule
     name = "ctl-" + case.replace(" ", "-").replace("_", "-")
@@ -215,14 +247,13 @@ def _corpus() -> list[Path]:
     return list(module.corpus_files()) or [Path("corpus-absent")]
 
 
-#: INDEX.md's deliberately broken files and the field each is refused for.
+#: INDEX.md's deliberately broken files and the field each is refused for at admission...
 BROKEN = {
     "009-": "tasks[].job_cluster_key",
-    "019-": "git_source_info",
     "024-": "email_notifications.on_failure",
-    "028-": "exactly one task type",
-    "033-": "spec.settings.tasks[0]",
 }
+#: ...and those whose broken jobs ``dbjobs convert`` refuses already (no manifest), with the rule.
+REFUSED_BY_CONVERT = {"019-": "task-field", "028-": "task-type", "033-": "task-field"}
 
 
 def _schema_at(schema: dict[str, Any], value: Any, path: str, out: list[str]) -> None:
@@ -254,6 +285,9 @@ def test_corpus_jobs_apply_and_broken_ones_are_refused(corpus_dir: Path, dry: Ku
         return  # the unrendered Go template (022): test_convert_corpus covers it
     schema = _settings_schema()
     broken = next((f for p, f in BROKEN.items() if path.name.startswith(p)), None)
+    rule = next((r for p, r in REFUSED_BY_CONVERT.items() if path.name.startswith(p)), None)
+    if rule is not None:
+        assert any(line.endswith(f"[rule {rule}]") for line in result.refused), result.refused
     for manifest in result.manifests:
         unresolved: list[str] = []
         _schema_at(schema, manifest["spec"]["settings"], "spec.settings", unresolved)

@@ -5,7 +5,9 @@ pods. The uninstall hook Job could never finish without a kubelet, so releases a
 ``helm uninstall --no-hooks`` (``dbjobs uninstall`` itself is tested on its own).
 
 * default values, beside the CRDs the e2e session applied (``--skip-crds``): Deployment, ServiceAccount,
-  ClusterRole + binding, metrics Service; the pre-delete hook's objects only exist at uninstall;
+  ClusterRole + binding, metrics Service, leader election's Role on its Lease in the release namespace; the
+  pre-delete hook's objects only exist at uninstall;
+* two replicas (leader election): the apiserver accepts the PodDisruptionBudget and the rolling Deployment;
 * ``watchNamespaces`` + ServiceMonitor (its CRD applied first, from the prometheus-operator module) +
   Grafana dashboard: Roles only in the watched namespaces, nothing cluster-scoped, and the apiserver's
   own authorizer says the ServiceAccount reads Secrets there and nowhere else;
@@ -109,6 +111,9 @@ def test_install_with_default_values(admin: Kubectl, env: dict[str, str]) -> Non
     sa = f"system:serviceaccount:{namespace}:{name}"
     assert can_i(admin, sa, "get", "secrets", "default") and can_i(admin, sa, "watch", "databricksjobs", None)
     assert not can_i(admin, sa, "list", "secrets", "default"), "only get on Secrets"
+    assert can_i(admin, sa, "create", "leases", namespace) and can_i(admin, sa, "update", f"leases/{name}", namespace)
+    assert not can_i(admin, sa, "update", "leases/another-lease", namespace), "get/update of its own Lease only"
+    assert not can_i(admin, sa, "create", "leases", "default"), "Leases only in the release namespace"
     # The pre-delete hook's objects exist only while `helm uninstall` runs.
     assert ns.get("job", f"{name}-uninstall") is None
     assert admin.get("clusterrole", f"{name}-uninstall") is None
@@ -157,8 +162,9 @@ def test_install_watching_namespaces_with_servicemonitor_and_dashboard(
     name = f"{release}-dbjobs"
     sa = f"system:serviceaccount:{namespace}:{name}"
 
-    assert by_release(admin, "roles", release) == [f"{team_a}/{name}", f"{team_b}/{name}"]
-    assert by_release(admin, "rolebindings", release) == [f"{team_a}/{name}", f"{team_b}/{name}"]
+    lease_role = f"{namespace}/{name}-leader-election"  # leader election's, in the release namespace
+    assert by_release(admin, "roles", release) == sorted([f"{team_a}/{name}", f"{team_b}/{name}", lease_role])
+    assert by_release(admin, "rolebindings", release) == sorted([f"{team_a}/{name}", f"{team_b}/{name}", lease_role])
     assert by_release(admin, "clusterroles", release) == [], "nothing cluster-wide with watchNamespaces"
     assert by_release(admin, "clusterrolebindings", release) == []
     for n in (team_a, team_b):
@@ -183,6 +189,33 @@ def test_install_watching_namespaces_with_servicemonitor_and_dashboard(
     assert by_release(admin, "roles", release) == []
     assert Kubectl(admin.kubeconfig, namespace=namespace).get("servicemonitor", name) is None
     assert Kubectl(admin.kubeconfig, namespace=other).get("configmap", f"{name}-dashboard") is None
+
+
+def test_install_with_two_replicas(admin: Kubectl, env: dict[str, str]) -> None:
+    release, namespace = unique("ha"), unique("chart")
+    helm(
+        env,
+        admin.kubeconfig,
+        "install",
+        release,
+        str(CHART_DIR),
+        "--namespace",
+        namespace,
+        "--create-namespace",
+        "--skip-crds",
+        "--set",
+        "replicaCount=2",
+    )
+    name = f"{release}-dbjobs"
+    ns = Kubectl(admin.kubeconfig, namespace=namespace)
+    deployment = ns.get("deployment", name)
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    pdb = ns.get("poddisruptionbudget", name)
+    assert pdb is not None and pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
+    helm(env, admin.kubeconfig, "uninstall", release, "--namespace", namespace, "--no-hooks", "--wait")
+    assert ns.get("poddisruptionbudget", name) is None
 
 
 @pytest.fixture(scope="module")

@@ -69,8 +69,8 @@ def test_report_policy_names_the_path_within_one_poll_interval(
     assert drift["items"] == [{"path": PATH, "desired": '"today"', "live": '"yesterday"', "writeOnly": False}]
     assert condition(obj, "Synced")["reason"] == "DriftDetected"  # type: ignore[index]
     # Report leaves the job as it is, however many checks pass.
-    gets = emulator.workspace.request_count("jobs/get", "GET")
-    wait_for(lambda: emulator.workspace.request_count("jobs/get", "GET") >= gets + 2, timeout=30, what="two checks")
+    gets = emulator.workspace.request_count("jobs/list", "GET")
+    wait_for(lambda: emulator.workspace.request_count("jobs/list", "GET") >= gets + 2, timeout=30, what="two checks")
     assert (
         emulator.workspace.get_settings(job_id)["tasks"][0]["notebook_task"]["base_parameters"]["date"] == "yesterday"
     )
@@ -128,8 +128,8 @@ def test_correction_that_cannot_converge_stops(
     assert condition(obj, "Drifted")["status"] == "True"  # type: ignore[index]
     resets = emulator.workspace.request_count("jobs/reset", "POST") - resets_before
     # Several more checks pass; none resets again.
-    gets = emulator.workspace.request_count("jobs/get", "GET")
-    wait_for(lambda: emulator.workspace.request_count("jobs/get", "GET") >= gets + 3, timeout=30, what="three checks")
+    gets = emulator.workspace.request_count("jobs/list", "GET")
+    wait_for(lambda: emulator.workspace.request_count("jobs/list", "GET") >= gets + 3, timeout=30, what="three checks")
     assert emulator.workspace.request_count("jobs/reset", "POST") - resets_before == resets == 3
     assert "DriftNotConverging" in event_reasons(ns, "stuck")
 

@@ -80,8 +80,8 @@ def test_ready_follows_run_health_only_when_the_policy_says_so(site: Site) -> No
 
     site.wait(lambda o: ready(o) == ("False", "LastRunFailed"), "joined-job", "Ready=False LastRunFailed")
     # Several drift checks later the drift driver has not flipped it back (both use gate_ready).
-    gets = site.emu.workspace.request_count("jobs/get", "GET")
-    site.wait(lambda o: site.emu.workspace.request_count("jobs/get", "GET") >= gets + 6, "joined-job", "drift checks")
+    gets = site.emu.workspace.request_count("jobs/list", "GET")
+    site.wait(lambda o: site.emu.workspace.request_count("jobs/list", "GET") >= gets + 6, "joined-job", "drift checks")
     assert ready(site.kubectl.get("databricksjob", "joined-job")) == ("False", "LastRunFailed")
     assert ready(site.kubectl.get("databricksjob", "plain-job")) == ("True", "JobAvailable")
 

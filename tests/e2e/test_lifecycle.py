@@ -127,8 +127,8 @@ def test_workspace_outage_turns_synced_false_with_api_error(
 ) -> None:
     ns.apply([job_manifest("weathered", notebook_job("weathered"))])
     synced_id(ns, "weathered")
-    # Every jobs/get fails for a while, as during a workspace outage: the periodic check must say so.
-    emulator.workspace.inject_fault("jobs/get", status=500, error_code="INTERNAL_ERROR", message="outage", count=1000)
+    # Every jobs/list fails for a while, as during a workspace outage: the observer must say so on every job.
+    emulator.workspace.inject_fault("jobs/list", status=500, error_code="INTERNAL_ERROR", message="outage", count=1000)
     try:
 
         def api_error() -> dict[str, Any] | None:

@@ -49,9 +49,12 @@ def test_metrics_endpoint_reports_reconciles_api_calls_and_per_job_gauges(
     successes = [v for lbl, v in samples["dbjobs_reconcile_total"] if lbl.get("result") == "success"]
     assert successes and successes[0] >= 1
     assert samples["dbjobs_reconcile_time_seconds_count"][0][1] >= 1
+    host = emulator.url.split("://", 1)[1]
     creates = [v for lbl, v in samples["dbjobs_databricks_requests_total"]
-               if lbl == {"endpoint": "jobs/create", "status_class": "2xx"}]  # fmt: skip
+               if lbl == {"workspace": host, "endpoint": "jobs/create", "status_class": "2xx"}]  # fmt: skip
     assert creates and creates[0] >= 1
+    cycles = [v for lbl, v in samples["dbjobs_workspace_cycle_api_calls"] if lbl == {"workspace": host}]
+    assert cycles and cycles[0] >= 1, "the observer's calls per cycle are exported per workspace"
     assert [v for lbl, v in samples["dbjobs_drift_paths"] if lbl == labels] == [0.0]
     # NoRuns is Unknown, which the gauge reports as not healthy (0).
     assert [v for lbl, v in samples["dbjobs_run_healthy"] if lbl == labels] == [0.0]

@@ -86,11 +86,12 @@ def test_text_log_lines_name_the_resource(ns: Kubectl, own_controller: tuple[Con
     ns.apply([job_manifest("logged", notebook_job("logged"))])
     synced(ns, "logged")
     lines = proc.log_path.read_text().splitlines()
-    plans = [line for line in lines if "plan:" in line]
-    assert [line for line in plans if f"[{ns.namespace}/logged] plan:" in line], proc.log_tail()
+    plans = [line for line in lines if "created job" in line]
+    assert [line for line in plans if f"[{ns.namespace}/logged] created job" in line], proc.log_tail()
     # Every line about a resource (this controller sees other tests' namespaces too) names it.
-    unnamed = [line for line in plans if not re.search(r"\[[a-z0-9-]+/[a-z0-9.-]+\] plan:", line)]
+    unnamed = [line for line in plans if not re.search(r"\[[a-z0-9-]+/[a-z0-9.-]+\] created job", line)]
     assert not unnamed, unnamed
+    assert not [line for line in lines if "Handler 'job_event' succeeded" in line]
     assert not [line for line in lines if "Timer 'periodic_check' succeeded" in line]
 
 
@@ -100,7 +101,7 @@ def test_json_log_lines_carry_the_resource(ns: Kubectl, own_controller: tuple[Co
     ns.apply([job_manifest("jsonlog", notebook_job("jsonlog"))])
     synced(ns, "jsonlog")
     records = [json.loads(line) for line in proc.log_path.read_text().splitlines() if line.startswith("{")]
-    plans = [r for r in records if str(r.get("message", "")).startswith("plan:")]
+    plans = [r for r in records if str(r.get("message", "")).startswith("created job")]
     ours = [r for r in plans if r["object"]["namespace"] == ns.namespace and r["object"]["name"] == "jsonlog"]
     assert ours, proc.log_tail()
     assert all(r["object"].get("namespace") and r["object"].get("name") for r in plans)

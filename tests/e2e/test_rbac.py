@@ -9,8 +9,12 @@ The controller runs as the chart's ServiceAccount (a token from ``kubectl create
   was used by an allowed request in that lifecycle, read from the apiserver's audit log;
 * each rule is needed: with one verb dropped from the role, the apiserver refuses (403) that exact request of
   the controller — the named failure — and the symptom a user would see is printed;
-* with ``watchNamespaces``, only Roles in those namespaces exist: a job in another namespace is never read,
-  nor its Secret, and the apiserver's authorizer says the ServiceAccount cannot read Secrets there.
+* with ``watchNamespaces``, only Roles in those namespaces exist (and leader election's Role for its Lease in
+  the release namespace): a job in another namespace is never read, nor its Secret, and the apiserver's
+  authorizer says the ServiceAccount cannot read Secrets there.
+
+Leader election is on by default, so its Lease rules (create; get and update of the release's Lease) are in
+the rendered roles and held to the same proof: the Lease is deleted before each run, so every run creates it.
 
 A fresh control plane with ``audit=True``; needs ``make control-plane`` and ``make helm-tools``.
 """
@@ -42,6 +46,7 @@ from dbjobs_testkit.processes import free_ports
 
 pytestmark = pytest.mark.e2e
 RELEASE_NS = "dbjobs-system"
+LEASE_VERBS = ("get", "create", "update")  # what kubernetes.leaderelection calls on its Lease
 Permission = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
 
 
@@ -72,14 +77,22 @@ class Release:
         return {e["name"]: str(e.get("value", "")) for e in container.get("env") or [] if "value" in e}
 
     def granted(self) -> set[Permission]:
-        return {
-            (group, resource, verb)
-            for role in self.roles
-            for rule in role["rules"]
-            for group in rule["apiGroups"]
-            for resource in rule["resources"]
-            for verb in rule["verbs"]
-        }
+        return {perm for role in self.roles for perm in grants(role)}
+
+    @property
+    def lease(self) -> str:
+        """The Lease its replicas elect their leader on (leader election is on by default)."""
+        return self.env()["DBJOBS_LEADER_ELECTION_LEASE_NAME"]
+
+
+def grants(role: dict[str, Any]) -> set[Permission]:
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
 
 
 def _ann(doc: dict[str, Any]) -> dict[str, str]:
@@ -117,6 +130,9 @@ class Site:
             "DBJOBS_METRICS_PORT": str(metrics_port),
             "DBJOBS_HEALTH_PORT": str(health_port),
             "DBJOBS_METRICS_BIND_ADDRESS": "127.0.0.1",
+            # What the Deployment's downward API gives the pod (valueFrom, not in rel.env()).
+            "POD_NAMESPACE": RELEASE_NS,
+            "POD_NAME": f"{rel.name}-{log_name.removesuffix('.log')}",
         }
         env.pop("DBJOBS_POLL_INTERVAL_SECONDS", None)  # the process sets its own (2 s)
         return ControllerProcess(kubeconfig, self.workdir / log_name, poll_interval=2.0, extra_env=env)
@@ -129,6 +145,10 @@ class Site:
 
     def audit(self, user: str) -> list[dict[str, Any]]:
         return self.cp.audit_events(user)
+
+    def delete_lease(self, rel: Release) -> None:
+        """No Lease: the next controller creates it (so ``create`` is called and can be refused)."""
+        self.admin("-n", RELEASE_NS, "delete", "lease", rel.lease, "--ignore-not-found")
 
 
 def permission(event: dict[str, Any]) -> Permission:
@@ -217,6 +237,7 @@ def lifecycle(ns: Kubectl, emulator: EmulatorServer) -> None:
 def test_full_lifecycle_under_the_charts_serviceaccount_uses_every_grant_and_nothing_more(site: Site) -> None:
     rel = site.render("dbjobs")
     site.install(rel)
+    site.delete_lease(rel)
     proc = site.controller(rel, "cluster-wide.log")
     proc.start()
     try:
@@ -236,19 +257,20 @@ def test_full_lifecycle_under_the_charts_serviceaccount_uses_every_grant_and_not
 
 
 def test_each_rule_is_needed(site: Site) -> None:
-    """Drop one verb at a time from the controller's ClusterRole: that exact request is refused (403)."""
+    """Drop one verb at a time from the controller's roles: that exact request is refused (403)."""
     rel = site.render("dbjobs")
     site.install(rel)
-    role = next(r for r in rel.roles if r["kind"] == "ClusterRole")
     ns = site.namespace("team-drop")
     failures: dict[Permission, str] = {}
     for perm in sorted(rel.granted()):
+        role = next(r for r in rel.roles if perm in grants(r))
         trimmed = json.loads(json.dumps(role))
         for rule in trimmed["rules"]:
             if perm[0] in rule["apiGroups"] and perm[1] in rule["resources"] and perm[2] in rule["verbs"]:
                 rule["verbs"] = [v for v in rule["verbs"] if v != perm[2]]
         trimmed["rules"] = [r for r in trimmed["rules"] if r["verbs"]]
         site.admin.apply([trimmed])
+        site.delete_lease(rel)
         before = len(site.audit(rel.user))
         proc = site.controller(rel, f"drop-{'-'.join(perm).replace('/', '_')}.log")
         proc.start()
@@ -283,7 +305,9 @@ def _symptom(ns: Kubectl, name: str, proc: ControllerProcess) -> str:
 def test_watch_namespaces_reads_nothing_outside_them(site: Site) -> None:
     rel = site.render("scoped", "--set", "watchNamespaces={team-w}")
     assert {r["kind"] for r in rel.roles} == {"Role"}, "watchNamespaces must not grant anything cluster-wide"
-    assert {r["metadata"]["namespace"] for r in rel.roles} == {"team-w"}
+    lease_roles = [r for r in rel.roles if grants(r) <= {("coordination.k8s.io", "leases", v) for v in LEASE_VERBS}]
+    assert [r["metadata"]["namespace"] for r in lease_roles] == [RELEASE_NS], "the Lease, in the release namespace"
+    assert {r["metadata"]["namespace"] for r in rel.roles if r not in lease_roles} == {"team-w"}
     watched = site.namespace("team-w")
     other = site.namespace("team-x")
     other.apply([job("elsewhere")])
@@ -294,9 +318,13 @@ def test_watch_namespaces_reads_nothing_outside_them(site: Site) -> None:
     try:
         watched.apply([job("inside")])
         synced(watched, "inside")
-        # Two more poll intervals: time enough to have touched team-x if it ever would.
-        first = site.audit(rel.user)
-        wait_for(lambda: len(site.audit(rel.user)) > len(first) + 4, timeout=30, what="later requests")
+        # Two more observer cycles: time enough to have touched team-x if it ever would.
+        lists = site.emulator.workspace.request_count("jobs/list", "GET")
+        wait_for(
+            lambda: site.emulator.workspace.request_count("jobs/list", "GET") >= lists + 2,
+            timeout=30,
+            what="two more observer cycles",
+        )
     finally:
         proc.stop()
     assert not (other.get("databricksjob", "elsewhere").get("status") or {}), "a job outside watchNamespaces moved"

@@ -146,15 +146,17 @@ def test_out_of_band_edit_is_corrected_by_default(
 def test_rejected_settings_give_invalid_spec_without_retry_storm(
     ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
 ) -> None:
-    # A dependency cycle passes admission and the controller's own checks; Databricks refuses it.
-    bad = {
-        "name": "cyclic",
-        "tasks": [
-            {"task_key": "a", "depends_on": [{"task_key": "b"}], "notebook_task": {"notebook_path": "/a"}},
-            {"task_key": "b", "depends_on": [{"task_key": "a"}], "notebook_task": {"notebook_path": "/b"}},
-        ],
-    }
+    # Settings that pass admission and the controller's own checks but Databricks refuses (an existing
+    # cluster it does not know, say): the emulator answers the next jobs/create with the API's 400.
+    bad = notebook_job("cyclic")
+    bad["tasks"][0]["existing_cluster_id"] = "0000-000000-gone"
     creates_before = emulator.workspace.request_count("jobs/create", "POST")
+    emulator.workspace.inject_fault(
+        "jobs/create",
+        status=400,
+        error_code="INVALID_PARAMETER_VALUE",
+        message="Cluster 0000-000000-gone does not exist",
+    )
     ns.apply([job_manifest("rejected", bad)])
 
     def invalid() -> dict[str, Any] | None:
@@ -163,16 +165,16 @@ def test_rejected_settings_give_invalid_spec_without_retry_storm(
         return obj if cond and cond["reason"] == "InvalidSpec" else None
 
     obj = wait_for(invalid, timeout=60, what="Synced=False InvalidSpec")
-    assert "cycle" in condition(obj, "Synced")["message"]  # type: ignore[index]
+    assert "does not exist" in condition(obj, "Synced")["message"]  # type: ignore[index]
     assert "jobId" not in obj["status"]
 
     # Let several poll intervals pass, observed through a healthy job's drift checks in the same
     # controller, then count: the refused generation must not be retried.
     ns.apply([job_manifest("healthy", notebook_job("healthy"))])
     healthy_id = await_synced(ns, controller, "healthy")["status"]["jobId"]
-    gets = emulator.workspace.request_count("jobs/get", "GET")
+    gets = emulator.workspace.request_count("jobs/list", "GET")
     wait_for(
-        lambda: emulator.workspace.request_count("jobs/get", "GET") >= gets + 3,
+        lambda: emulator.workspace.request_count("jobs/list", "GET") >= gets + 3,
         timeout=30,
         what=f"three drift checks of job {healthy_id}",
     )

@@ -42,15 +42,15 @@ def test_run_now_annotation_once_per_value_across_restart(site: Site) -> None:
 
     # The same value again (a re-apply from Git): no new run, over several health cycles.
     annotate("first")
-    gets = ws.request_count("jobs/get", "GET")
-    wait_for(lambda: ws.request_count("jobs/get", "GET") >= gets + 4, timeout=60, what="four drift checks")
+    gets = ws.request_count("jobs/list", "GET")
+    wait_for(lambda: ws.request_count("jobs/list", "GET") >= gets + 4, timeout=60, what="four drift checks")
     assert len(ws.list_runs(job_id)) == 1
 
     # A restart in between repeats nothing; a new value afterwards gives exactly one more run.
     site.controller.kill()
     site.controller.start()
-    gets = ws.request_count("jobs/get", "GET")
-    wait_for(lambda: ws.request_count("jobs/get", "GET") >= gets + 4, timeout=120, what="checks after the restart")
+    gets = ws.request_count("jobs/list", "GET")
+    wait_for(lambda: ws.request_count("jobs/list", "GET") >= gets + 4, timeout=120, what="checks after the restart")
     assert len(ws.list_runs(job_id)) == 1
     annotate("second")
     second = wait_for(lambda: recorded("second"), timeout=60, what="status.runNow for 'second'")

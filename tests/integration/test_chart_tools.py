@@ -5,8 +5,9 @@
 * ``helm template … | kubeconform -strict`` offline, against the Kubernetes 1.32 JSON schemas and the JSON
   schemas of our CRDs and of the ServiceMonitor CRD, for the default values and value combinations;
   kubeconform itself is shown to refuse an unknown field and a wrong type, so a pass means something;
-* values.schema.json refuses an unknown key, a wrong type and two replicas (saying why), and the
-  templates refuse two replicas even with schema validation skipped;
+* values.schema.json refuses an unknown key, a wrong type and two replicas without leader election (saying
+  why), and the templates refuse them even with schema validation skipped; two replicas with leader election
+  render a PodDisruptionBudget;
 * ``helm package`` holds the CRDs of crds/ byte for byte (one source: charts/dbjobs/crds is a symlink).
 
 A missing tool fails with a message naming ``make helm-tools``; nothing is skipped.
@@ -118,8 +119,8 @@ COMBINATIONS: dict[str, tuple[list[str], dict[str, int]]] = {
             "ServiceAccount": 2,
             "ClusterRole": 2,
             "ClusterRoleBinding": 2,
-            "Role": 1,
-            "RoleBinding": 1,
+            "Role": 2,
+            "RoleBinding": 2,
             "Service": 1,
             "Deployment": 1,
             "Job": 1,
@@ -130,8 +131,8 @@ COMBINATIONS: dict[str, tuple[list[str], dict[str, int]]] = {
         {
             "CustomResourceDefinition": 2,
             "ServiceAccount": 2,
-            "Role": 5,
-            "RoleBinding": 5,
+            "Role": 6,
+            "RoleBinding": 6,
             "Service": 1,
             "Deployment": 1,
             "Job": 1,
@@ -157,7 +158,11 @@ COMBINATIONS: dict[str, tuple[list[str], dict[str, int]]] = {
             "nodeSelector.kubernetes\\.io/os=linux",
             "priorityClassName=system-cluster-critical",
         ],
-        {"ServiceMonitor": 1, "ConfigMap": 1, "Role": 2, "RoleBinding": 2, "Job": 1, "Deployment": 1},
+        {"ServiceMonitor": 1, "ConfigMap": 1, "Role": 3, "RoleBinding": 3, "Job": 1, "Deployment": 1},
+    ),
+    "twoReplicas": (
+        ["replicaCount=2", "leaderElection.leaseName=dbjobs-ha"],
+        {"PodDisruptionBudget": 1, "Deployment": 1, "Role": 2, "RoleBinding": 2},
     ),
     "minimal": (
         [
@@ -244,13 +249,20 @@ def test_values_schema_refuses_unknown_keys_and_wrong_types(env: dict[str, str])
     assert "at '/metrics/serviceMonitor': additional properties 'extra' not allowed" in out, out
 
 
-def test_two_replicas_are_refused_with_the_reason(env: dict[str, str]) -> None:
-    out = template(env, "replicaCount=2", check=False)
-    assert "at '/replicaCount': maximum: got 2, want 1" in out, out
-    assert "leader election is not built yet, so two replicas would both reconcile every job" in out, out
+def test_two_replicas_without_leader_election_are_refused_with_the_reason(env: dict[str, str]) -> None:
+    out = template(env, "replicaCount=2", "leaderElection.enabled=false", check=False)
+    assert (
+        "at '/replicaCount': value must be 'at most 1 without leader election: set leaderElection.enabled=true" in out
+    )
+    assert "every replica would reconcile every job" in out, out
     # Without the schema (helm --skip-schema-validation) the templates still refuse, saying why.
-    out = template(env, "replicaCount=3", flags=("--skip-schema-validation",), check=False)
-    assert re.search(r"replicaCount=3: dbjobs runs one replica at most\. Leader election is not built yet", out), out
+    out = template(
+        env, "replicaCount=3", "leaderElection.enabled=false", flags=("--skip-schema-validation",), check=False
+    )
+    assert re.search(r"replicaCount=3 needs leaderElection\.enabled=true: without leader election every replica", out)
+    # With leader election (the default) two replicas render, with a PodDisruptionBudget.
+    rendered = [d for d in yaml.safe_load_all(template(env, "replicaCount=2")) if d]
+    assert {d["kind"] for d in rendered} >= {"Deployment", "PodDisruptionBudget"}
 
 
 def test_package_holds_the_crds_of_crds_dir(env: dict[str, str], tmp_path: Path) -> None:
@@ -272,3 +284,17 @@ def test_package_holds_the_crds_of_crds_dir(env: dict[str, str], tmp_path: Path)
     rendered = helm(env, "template", RELEASE, str(package), "--include-crds", "--kube-version", KUBE_VERSION)
     crds = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "CustomResourceDefinition"]
     assert sorted(d["metadata"]["name"] for d in crds) == ["databricksjobs.dbjobs.io", "databricksworkspaces.dbjobs.io"]
+
+
+def test_install_manifest_is_the_chart_rendered(tmp_path: Path) -> None:
+    """manifests/install.yaml (for installs without Helm) is the chart with its defaults, hooks left out."""
+    out = tmp_path / "install.yaml"
+    proc = run(["bash", str(CHART_DIR.parents[1] / "hack" / "render-install.sh"), str(out)])
+    assert proc.returncode == 0, proc.stderr
+    committed = (CHART_DIR.parents[1] / "manifests" / "install.yaml").read_text()
+    assert committed == out.read_text(), "manifests/install.yaml is stale: run `make manifests`"
+    docs = [d for d in yaml.safe_load_all(committed) if d]
+    assert not [d for d in docs if "helm.sh/hook" in (d["metadata"].get("annotations") or {})]
+    assert {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"} <= {
+        d["kind"] for d in docs
+    }

@@ -20,7 +20,7 @@ import pytest
 from databricks.sdk.service.jobs import JobSettings
 
 from controller.databricks import jobs
-from controller.databricks.client import workspace_client
+from controller.databricks.connection import WorkspaceConnection
 from controller.gitops.convert import ConversionError, convert_file
 from controller.reconcile.drift import compare
 from controller.reconcile.normalize import render_key
@@ -132,7 +132,7 @@ def corpus_jobs() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def test_corpus_no_false_drift_no_missed_drift(corpus_dir: Any, emu: EmulatorServer) -> None:
-    client = workspace_client(emu.url, TOKEN)
+    client = WorkspaceConnection(emu.url, TOKEN).client()
     counts = dict(files=len(corpus_files()), jobs=0, unconvertible=0, sdk_dropped=0, refused=0, compared=0)
     counts.update(mutations=0, mutations_refused=0, misses=0, false_positives=0)
     problems: list[str] = []
@@ -195,7 +195,7 @@ def test_corpus_no_false_drift_no_missed_drift(corpus_dir: Any, emu: EmulatorSer
 
 
 def test_reads_over_100_tasks_are_complete(emu: EmulatorServer) -> None:
-    client = workspace_client(emu.url, TOKEN)
+    client = WorkspaceConnection(emu.url, TOKEN).client()
     tasks = [{"task_key": f"t{i:03d}", "notebook_task": {"notebook_path": f"/n/{i}"}} for i in range(150)]
     settings = {"name": "wide", "tasks": tasks, "parameters": [{"name": f"p{i}", "default": ""} for i in range(120)]}
     job_id = jobs.create(client, settings)

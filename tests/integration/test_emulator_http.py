@@ -31,7 +31,7 @@ def api(emu: EmulatorServer, method: str, path: str, body: Any = None, **params:
 
 
 def tasks(n: int) -> list[dict[str, Any]]:
-    return [{"task_key": f"t{i:04d}", "spark_python_task": {"python_file": "x.py"}} for i in range(n)]
+    return [{"task_key": f"t{i:04d}", "notebook_task": {"notebook_path": "/x"}} for i in range(n)]
 
 
 def test_missing_token_is_401_and_wrong_token_is_403_with_numeric_code(emu: EmulatorServer) -> None:

@@ -76,7 +76,8 @@ def test_dbjobs_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "``" not in out and "* ``" not in out, out
-    assert "{run,uninstall,convert,diff}" in out, "the product's command offers only the product's subcommands"
+    offered = "{run,uninstall,convert,export,plan,diff}"
+    assert offered in out, "the product's command offers only the product's subcommands"
 
 
 def test_emulator_token_from_file_or_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

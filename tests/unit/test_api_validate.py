@@ -1,7 +1,9 @@
-"""``validate_settings``: what admission cannot check (Quartz syntax, timezone ids, dangling depends_on).
+"""``validate_settings``: what admission cannot check (Quartz syntax, timezone ids, dangling or cyclic
+depends_on, the refusal rules, a missing name).
 
 Aspects: valid schedules from the corpus pass; each kind of bad cron / timezone / dependency gives one
-finding that names its path; operator-field defaults live in the model, not the CRD.
+finding that names its path; a cycle is found before any call; ``settings: {}`` and ``name: null`` are
+refused; operator-field defaults live in the model, not the CRD.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 
 from controller.api.models import DatabricksJobSpec
-from controller.api.validate import check_schedule, validate_settings
+from controller.api.validate import NAME_REQUIRED, check_schedule, validate_settings
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +53,13 @@ def test_unknown_timezones_are_refused(tz: Any) -> None:
 
 def test_validate_settings_paths() -> None:
     settings = _job(schedule={"quartz_cron_expression": "0 0 2 * *", "timezone_id": "Nowhere/City"})
-    settings["tasks"].append({"task_key": "b", "depends_on": [{"task_key": "zz"}, {"task_key": "b"}]})
+    settings["tasks"].append(
+        {
+            "task_key": "b",
+            "depends_on": [{"task_key": "zz"}, {"task_key": "b"}],
+            "notebook_task": {"notebook_path": "/b"},
+        }
+    )
     found = validate_settings(settings)  # dependency problems included
     assert [f.split(":")[0] for f in found] == [
         "tasks[1].depends_on[0].task_key",
@@ -63,8 +71,26 @@ def test_validate_settings_paths() -> None:
 
 def test_valid_settings_have_no_findings() -> None:
     settings = _job(schedule={"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "Europe/Amsterdam"})
-    settings["tasks"].append({"task_key": "b", "depends_on": [{"task_key": "a"}]})
+    settings["tasks"].append(
+        {"task_key": "b", "depends_on": [{"task_key": "a"}], "sql_task": {"query": {"query_id": "q"}}}
+    )
     assert validate_settings(settings) == []
+
+
+def test_a_dependency_cycle_is_found_naming_the_cycle() -> None:
+    settings = _job()
+    settings["tasks"][0]["depends_on"] = [{"task_key": "b"}]
+    settings["tasks"].append(
+        {"task_key": "b", "depends_on": [{"task_key": "a"}], "notebook_task": {"notebook_path": "/b"}}
+    )
+    (finding,) = validate_settings(settings)
+    assert finding.startswith("tasks[0].depends_on: ") and "a -> b -> a" in finding
+
+
+@pytest.mark.parametrize("settings", [{}, {"name": None}, {"name": ""}, {"name": "  ", "tasks": []}])
+def test_a_job_without_a_name_is_refused_one_without_tasks_is_not(settings: dict[str, Any]) -> None:
+    assert validate_settings(settings) == [NAME_REQUIRED]
+    assert validate_settings({**settings, "name": "n"}) == []
 
 
 def test_operator_defaults_are_applied_in_code() -> None:

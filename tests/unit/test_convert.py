@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.gitops.convert import ConversionError, ConversionResult, convert_file, convert_main
+from controller.gitops.convert import ConversionError, ConversionResult, convert_file
+from controller.gitops.convert_cli import convert_main
+from controller.gitops.manifest import render
 
 pytestmark = pytest.mark.unit
 
@@ -41,14 +43,19 @@ def has_warning(result: ConversionResult, *parts: str) -> bool:
 # --- Jobs API shapes -------------------------------------------------------------------------------
 
 
-def test_create_body_keeps_settings_drops_format_and_warns_on_unknown_fields(tmp_path: Path) -> None:
+def test_create_body_keeps_settings_and_drops_format(tmp_path: Path) -> None:
     body = {
         "name": "Nightly ETL",
         "format": "MULTI_TASK",
         "max_concurrent_runs": 1,
         "tasks": [
-            {"task_key": "a", "notebook_task": {"notebook_path": "/x"}, "retries_please": 3},
-            {"task_key": "b", "depends_on": [{"task_key": "a"}], "spark_python_task": {"python_file": "/y.py"}},
+            {"task_key": "a", "notebook_task": {"notebook_path": "/x"}},
+            {
+                "task_key": "b",
+                "depends_on": [{"task_key": "a"}],
+                "spark_python_task": {"python_file": "/y.py"},
+                "existing_cluster_id": "c",
+            },
         ],
     }
     result = convert_file(write(tmp_path, "etl.json", body), namespace="jobs", workspace_ref="prod")
@@ -62,8 +69,87 @@ def test_create_body_keeps_settings_drops_format_and_warns_on_unknown_fields(tmp
     settings = settings_of(result)
     assert "format" not in settings
     assert [t["task_key"] for t in settings["tasks"]] == ["a", "b"]
-    assert settings["tasks"][0]["retries_please"] == 3  # kept: the CRD admission decides
-    assert has_warning(result, "etl.json: tasks[0].retries_please:", "not a Databricks Task field")
+    assert result.warnings == [] and result.refused == []
+
+
+def test_a_field_that_is_not_part_of_task_is_refused_not_kept(tmp_path: Path) -> None:
+    body = {"name": "j", "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/x"}, "retries_please": 3}]}
+    result = convert_file(write(tmp_path, "etl.json", body))
+    assert result.manifests == []
+    (line,) = result.refused
+    assert line.startswith("etl.json: tasks[0].retries_please: ") and line.endswith("[rule task-field]")
+    assert not result.warnings  # the refusal, not also a warning
+
+
+@pytest.mark.parametrize(
+    ("task", "path", "rule"),
+    [
+        (
+            {"notebook_task": {"notebook_path": "/n"}, "condition_task": {"op": "EQUAL_TO", "left": "a", "right": "b"}},
+            "tasks[0]",
+            "task-type",
+        ),
+        ({}, "tasks[0]", "task-type"),
+        (
+            {"notebook_task": {"notebook_path": "src/nb"}},
+            "tasks[0].notebook_task.notebook_path",
+            "workspace-path-absolute",
+        ),
+        (
+            {"sql_task": {"warehouse_id": "w", "file": {"path": "q.sql", "source": "WORKSPACE"}}},
+            "tasks[0].sql_task.file.path",
+            "workspace-path-absolute",
+        ),
+        (
+            {"notebook_task": {"notebook_path": "nb", "source": "GIT"}},
+            "tasks[0].notebook_task.source",
+            "git-source-required",
+        ),
+        (
+            {"spark_python_task": {"python_file": "file://main.py"}, "existing_cluster_id": "c"},
+            "tasks[0].spark_python_task.python_file",
+            "no-file-uri",
+        ),
+        ({"python_wheel_task": {"package_name": "p", "entry_point": "e"}}, "tasks[0]", "serverless-environment"),
+    ],
+)
+def test_each_refusal_rule_refuses_the_job_naming_field_and_rule(
+    tmp_path: Path, task: dict[str, Any], path: str, rule: str
+) -> None:
+    body = {"name": "j", "tasks": [{"task_key": "a", **task}]}
+    result = convert_file(write(tmp_path, "j.json", body))
+    assert result.manifests == [] and result.refused_jobs == [body]
+    assert any(line.startswith(f"j.json: {path}: ") and line.endswith(f"[rule {rule}]") for line in result.refused), (
+        result.refused
+    )
+
+
+def test_an_absolute_path_under_git_source_is_refused_and_a_relative_one_converts(tmp_path: Path) -> None:
+    git = {"git_url": "https://github.com/o/r", "git_provider": "gitHub", "git_branch": "main"}
+    bad = {"name": "j", "git_source": git, "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/nb"}}]}
+    result = convert_file(write(tmp_path, "bad.json", bad))
+    assert result.refused == [
+        "bad.json: tasks[0].notebook_task.notebook_path: '/nb': a path in the job's Git repository must be relative "
+        "[rule git-path-relative]"
+    ]
+    good = {"name": "j", "git_source": git, "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "nb"}}]}
+    assert convert_file(write(tmp_path, "good.json", good)).manifests
+
+
+def test_a_depends_on_cycle_is_refused_before_any_call(tmp_path: Path) -> None:
+    nb = {"notebook_path": "/n"}
+    tasks = [
+        {"task_key": "a", "depends_on": [{"task_key": "b"}], "notebook_task": nb},
+        {"task_key": "b", "depends_on": [{"task_key": "a"}], "notebook_task": nb},
+    ]
+    result = convert_file(write(tmp_path, "c.json", {"name": "c", "tasks": tasks}))
+    assert result.refused == ["c.json: tasks[0].depends_on: dependency cycle a -> b -> a [rule depends-on-cycle]"]
+
+
+def test_a_job_without_name_gets_the_manifest_name(tmp_path: Path) -> None:
+    result = convert_file(write(tmp_path, "nameless.json", {"tasks": []}))
+    assert settings_of(result)["name"] == "nameless"
+    assert has_warning(result, "no name")
 
 
 def test_namespace_only_when_given(tmp_path: Path) -> None:
@@ -133,7 +219,7 @@ def test_dbx_deployment_json_picks_default_env_or_target(tmp_path: Path) -> None
     dbx = {
         "default": {
             "jobs": [
-                {"name": "one", "spark_python_task": {"python_file": "a.py"}, "new_cluster": {"num_workers": 1}},
+                {"name": "one", "spark_python_task": {"python_file": "dbfs:/a.py"}, "new_cluster": {"num_workers": 1}},
                 {
                     "name": "two",
                     "tasks": [
@@ -174,13 +260,22 @@ def test_dbx_deployment_yaml_with_anchors(tmp_path: Path) -> None:
                 tasks:
                   - task_key: main
                     <<: *cluster
+                    spark_python_task: {python_file: "dbfs:/main.py"}
+              - name: local
+                tasks:
+                  - task_key: main
+                    <<: *cluster
                     spark_python_task: {python_file: "file://main.py"}
         """,
     )
     result = convert_file(path)
     task = settings_of(result)["tasks"][0]
     assert task["new_cluster"]["num_workers"] == 0
-    assert has_warning(result, "environments.default.workflows[0].tasks[0].spark_python_task.python_file", "local path")
+    (line,) = result.refused  # dbx's file:// is a file it uploads: Databricks cannot read it
+    assert "environments.default.workflows[1].tasks[0].spark_python_task.python_file:" in line
+    assert line.endswith("[rule no-file-uri]")
+    rendered = render(result.manifests)
+    assert "&" not in rendered and "*" not in rendered  # the anchor is expanded, not carried over
 
 
 def test_unknown_dynamic_reference_and_dangling_keys_are_reported(tmp_path: Path) -> None:
@@ -190,14 +285,12 @@ def test_unknown_dynamic_reference_and_dangling_keys_are_reported(tmp_path: Path
             {
                 "task_key": "a",
                 "job_cluster_key": "missing",
-                "notebook_task": {"notebook_path": "/n"},
                 "condition_task": {"op": "EQUAL_TO", "left": "{{MY_TOKEN}}", "right": "{{tasks.a.values.x}}"},
             },
         ],
     }
     result = convert_file(write(tmp_path, "j.json", body))
     assert has_warning(result, "tasks[0].job_cluster_key", "'missing'")
-    assert has_warning(result, "tasks[0]:", "several task types")
     assert has_warning(result, "tasks[0].condition_task.left", "{{MY_TOKEN}}")
     assert not has_warning(result, "{{tasks.a.values.x}}")
 
@@ -256,6 +349,7 @@ def test_convert_main_stdout_exit_codes_and_atomic_output(tmp_path: Path) -> Non
     docs = list(yaml.safe_load_all(out.getvalue()))
     assert [d["metadata"]["name"] for d in docs] == ["good"]
     assert all(line.startswith("dbjobs convert:") for line in err.getvalue().splitlines())
+    assert "good.json" not in err.getvalue()  # no warnings, no count line
     assert "bad.yaml" in err.getvalue()
 
     out_dir = tmp_path / "out"
@@ -273,3 +367,63 @@ def test_names_unique_across_files_in_one_run(tmp_path: Path) -> None:
     out = io.StringIO()
     assert convert_main([str(a), str(b)], stdout=out, stderr=io.StringIO()) == 0
     assert [d["metadata"]["name"] for d in yaml.safe_load_all(out.getvalue())] == ["dup", "dup-2"]
+
+
+# --- output polish ---------------------------------------------------------------------------------
+
+
+def test_output_dir_refuses_to_overwrite_a_different_file_unless_forced(tmp_path: Path) -> None:
+    job = {"name": "j", "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/n"}}]}
+    src, out = write(tmp_path, "j.json", job), tmp_path / "out"
+    assert convert_main([str(src)], output_dir=str(out), stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    assert convert_main([str(src)], output_dir=str(out), stdout=io.StringIO(), stderr=io.StringIO()) == 0  # same
+    (out / "j.yaml").write_text("# mine\n")
+    err = io.StringIO()
+    assert convert_main([str(src)], output_dir=str(out), stdout=io.StringIO(), stderr=err) == 1
+    assert "would overwrite 1 different file(s): j.yaml (use --force to replace)" in err.getvalue()
+    assert (out / "j.yaml").read_text() == "# mine\n"
+    assert convert_main([str(src)], output_dir=str(out), force=True, stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    assert yaml.safe_load((out / "j.yaml").read_text())["metadata"]["name"] == "j"
+
+
+def test_warnings_are_grouped_per_file_with_a_count_and_quiet_hides_them(tmp_path: Path) -> None:
+    task = {
+        "task_key": "t",
+        "job_cluster_key": "nope",
+        "condition_task": {"op": "EQUAL_TO", "left": "{{X}}", "right": "1"},
+    }
+    a = write(tmp_path, "a.json", {"name": "a", "tasks": [task]})
+    b = write(tmp_path, "b.json", {"name": "b", "tasks": []})
+    err = io.StringIO()
+    assert convert_main([str(a), str(b)], stdout=io.StringIO(), stderr=err) == 0
+    lines = err.getvalue().splitlines()
+    assert lines[0] == "dbjobs convert: a.json: 2 warnings"
+    assert all(line.startswith("dbjobs convert: warning: a.json: tasks[0].") for line in lines[1:3])
+    assert len(lines) == 3  # b.json has none: no line at all
+    quiet = io.StringIO()
+    assert convert_main([str(a), str(b)], quiet=True, stdout=io.StringIO(), stderr=quiet) == 0
+    assert quiet.getvalue() == ""
+
+
+def test_refusals_end_with_the_rule_and_its_public_source(tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.json", {"name": "b", "tasks": [{"task_key": "t"}]})
+    err = io.StringIO()
+    assert convert_main([str(bad)], stdout=io.StringIO(), stderr=err) == 1
+    text = err.getvalue()
+    assert "dbjobs convert: refused: bad.json: tasks[0]: sets no task type" in text
+    assert "dbjobs convert: rule task-type: a task sets exactly one task type" in text and "source: https://" in text
+
+
+def test_a_progress_line_on_long_runs(tmp_path: Path) -> None:
+    files = [str(write(tmp_path, f"j{i:02d}.json", {"name": f"j{i}", "tasks": []})) for i in range(25)]
+    err = io.StringIO()
+    assert convert_main(files, stdout=io.StringIO(), stderr=err) == 0
+    progress = [line for line in err.getvalue().splitlines() if "progress:" in line]
+    assert (
+        progress[0] == "dbjobs convert: progress: 2/25 files"
+        and progress[-1] == "dbjobs convert: progress: 25/25 files"
+    )
+    assert len(progress) == 13
+    quiet = io.StringIO()
+    convert_main(files, quiet=True, stdout=io.StringIO(), stderr=quiet)
+    assert "progress" not in quiet.getvalue()

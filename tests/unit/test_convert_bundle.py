@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,9 @@ def test_bundle_resolves_variables_and_bundle_fields_with_default_target(tmp_pat
     assert settings["name"] == "[dev] shop orders"
     assert settings["tags"] == {"team": "data"}
     assert "permissions" not in settings
-    assert has_warning(result, "resources.jobs.orders_job.permissions", "dropped")
+    assert has_warning(result, "resources.jobs.orders_job:", "permissions (users CAN_VIEW)", "not converted")
+    annotation = manifest["metadata"]["annotations"]["dbjobs.io/bundle-permissions"]
+    assert json.loads(annotation) == [{"level": "CAN_VIEW", "group_name": "users"}]
     # A complex variable replaces the whole field; a nested variable inside it is resolved too.
     assert settings["job_clusters"][0]["new_cluster"] == {"spark_version": "15.4.x-scala2.12", "num_workers": 2}
     params = settings["tasks"][0]["notebook_task"]["base_parameters"]
@@ -195,9 +198,3 @@ def test_yaml_12_scalars_stay_strings(tmp_path: Path) -> None:
         """,
     )
     assert settings_of(convert_file(path))["tags"] == {"switch": "on", "answer": "no", "day": "2024-01-01"}
-
-
-def test_include_is_reported_not_silently_ignored(tmp_path: Path) -> None:
-    text = "bundle: {name: b}\ninclude: [resources/*.yml]\nresources:\n  jobs:\n    j: {name: j, tasks: []}\n"
-    result = convert_file(write(tmp_path, "databricks.yml", text))
-    assert any("include" in w and "resources/*.yml" in w and "not read" in w for w in result.warnings)

@@ -1,8 +1,10 @@
 """``dbjobs convert`` over the real job corpus (read in place through ``DBJOBS_CORPUS``, never copied).
 
 The assertions are properties of the conversion, computed from each source file here: every file
-converts or fails with its name in the message, task counts match the source, names are DNS-1123 and
-unique, variables with defaults are resolved, the known-broken files carry warnings at the right fields.
+converts or fails with its name in the message, every job is either a manifest or refused by a named rule
+(task counts of both together match the source), names are DNS-1123 and unique, variables with defaults are
+resolved, the known-broken files are refused (or warned about) at the right fields, and no manifest holds a
+YAML anchor.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
+from controller.api.refusals import RULES
 from controller.gitops.convert import ConversionError, ConversionResult, convert_file
+from controller.gitops.manifest import render
 
 pytestmark = pytest.mark.unit
 
@@ -98,7 +102,11 @@ def test_each_file_converts_or_fails_naming_itself(corpus_dir: Path, path: Path)
         assert path.name.startswith(UNPARSEABLE), f"{path.name} should convert: {outcome}"
         return
     assert not path.name.startswith(UNPARSEABLE), "the unrendered Go template must not convert"
-    assert outcome.manifests
+    assert outcome.manifests or outcome.refused
+    assert len(outcome.refused_jobs) <= len(outcome.refused)
+    for line in outcome.refused:
+        rule = re.search(r"\[rule ([\w-]+)\]$", line)
+        assert line.startswith(f"{path.name}: ") and rule and rule.group(1) in RULES, line
     names = [m["metadata"]["name"] for m in outcome.manifests]
     assert len(set(names)) == len(names)
     for manifest in outcome.manifests:
@@ -123,11 +131,12 @@ def test_task_count_and_job_names_match_the_source(corpus_dir: Path, path: Path)
     if isinstance(outcome, ConversionError):
         return
     source = _load_source(path)
-    converted = sum(len(m["spec"]["settings"].get("tasks", [])) for m in outcome.manifests)
-    assert converted == _count_source_tasks(source)
+    every = [m["spec"]["settings"] for m in outcome.manifests] + outcome.refused_jobs
+    assert sum(len(s.get("tasks", [])) for s in every) == _count_source_tasks(source)
     source_names = {s for s in _names_in(source) if "${" not in s}
-    converted_names = {m["spec"]["settings"].get("name") for m in outcome.manifests}
-    assert source_names <= converted_names
+    # A bundle target's name prefix (presets, mode: development) comes before the name.
+    names = [str(s.get("name")) for s in every]
+    assert all(any(n.endswith(source) for n in names) for source in source_names), (source_names, names)
 
 
 def _names_in(value: Any) -> list[str]:
@@ -163,11 +172,7 @@ def test_variables_with_defaults_are_resolved(corpus_dir: Path, path: Path) -> N
     ("prefix", "fragments"),
     [
         ("009-", ["tasks[0].job_cluster_key", "'serverless'"]),
-        ("019-", ["tasks[1].git_source_info", "not a Databricks Task field"]),
-        ("019-", ["run_job_task.git_source_info", "not a Databricks RunJobTask field"]),
-        ("028-", ["several task types", "condition_task, notebook_task"]),
-        ("033-", ["tasks[0].min_retries", "not a Databricks Task field"]),
-        ("033-", ["depends_on[0].job_id", "not a Databricks TaskDependency field"]),
+        ("024-", ["email_notifications.on_failure", "expected a list"]),
     ],
 )
 def test_known_broken_files_convert_with_warnings(corpus_dir: Path, prefix: str, fragments: list[str]) -> None:
@@ -175,6 +180,37 @@ def test_known_broken_files_convert_with_warnings(corpus_dir: Path, prefix: str,
     outcome = _convert(path)
     assert isinstance(outcome, ConversionResult)
     assert any(all(f in w for f in fragments) for w in outcome.warnings), outcome.warnings
+
+
+@pytest.mark.parametrize(
+    ("prefix", "fragments"),
+    [
+        ("019-", ["tasks[1].git_source_info", "not a field of a Jobs API Task", "[rule task-field]"]),
+        ("028-", ["tasks[5]", "sets 2 task types (condition_task, notebook_task)", "[rule task-type]"]),
+        ("033-", ["tasks[0].min_retries", "[rule task-field]"]),
+        ("019-", ["run_job_task.git_source_info", "not a field of a Jobs API RunJobTask", "[rule task-field]"]),
+        ("033-", ["depends_on[0].job_id", "not a field of a Jobs API TaskDependency", "[rule task-field]"]),
+        ("031-", ["python_file", "'file://", "[rule no-file-uri]"]),
+        ("018-", ["notebook_path", "'../src/sample_notebook.ipynb' is a file the bundle CLI uploads", "--git-url"]),
+    ],
+)
+def test_what_databricks_refuses_is_refused_by_field_and_rule(
+    corpus_dir: Path, prefix: str, fragments: list[str]
+) -> None:
+    (path,) = [p for p in CORPUS if p.name.startswith(prefix)]
+    outcome = _convert(path)
+    assert isinstance(outcome, ConversionResult)
+    assert any(all(f in line for f in fragments) for line in outcome.refused), outcome.refused
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=_ids)
+def test_manifests_hold_no_yaml_anchors(corpus_dir: Path, path: Path) -> None:
+    outcome = _convert(path)
+    if isinstance(outcome, ConversionError):
+        return
+    text = render(outcome.manifests)
+    assert not re.search(r"(^|\s)[&*]id\d+", text), "a manifest holds a YAML anchor or alias"
+    assert list(yaml.safe_load_all(text)) == outcome.manifests
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:

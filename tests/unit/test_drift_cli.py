@@ -1,4 +1,5 @@
-"""``dbjobs diff DESIRED LIVE``: file forms, output forms and diff(1) exit codes."""
+"""``dbjobs diff DESIRED LIVE``: file forms, output forms and diff(1) exit codes; input that is not a job is
+exit 2 naming what was expected; the desired side is shown as written (server defaults named as such)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,62 @@ def test_trouble_exits_2(tmp_path: Path, live: Any, capsys: pytest.CaptureFixtur
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
     assert main(["diff", str(tmp_path / "nope.json"), write(tmp_path, "l.json", SETTINGS)]) == 2
+
+
+RBAC = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRole",
+    "metadata": {"name": "r"},
+    "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+}
+
+
+@pytest.mark.parametrize(
+    ("desired", "live", "fragment"),
+    [
+        ({"foo": 1}, {"foo": 1}, "foo are not JobSettings fields; expected JobSettings or a DatabricksJob manifest"),
+        (
+            SETTINGS,
+            RBAC,
+            "a Kubernetes rbac.authorization.k8s.io/v1 ClusterRole manifest, expected JobSettings, a jobs/get",
+        ),
+        (RBAC, SETTINGS, "ClusterRole manifest, expected JobSettings or a DatabricksJob manifest"),
+        ({}, SETTINGS, "an empty mapping"),
+        (SETTINGS, {"settings": SETTINGS, "colour": "red"}, "not a jobs/get answer: colour"),
+        (SETTINGS, {"bar": 2}, "bar are not JobSettings fields"),
+    ],
+)
+def test_input_that_is_not_a_job_exits_2_saying_what_was_expected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], desired: Any, live: Any, fragment: str
+) -> None:
+    assert main(["diff", write(tmp_path, "d.json", desired), write(tmp_path, "l.json", live)]) == 2
+    captured = capsys.readouterr()
+    assert fragment in captured.err and captured.out == ""
+
+
+def test_desired_is_shown_as_written_not_with_server_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = json.loads(json.dumps(SETTINGS))
+    live["tasks"][0]["timeout_seconds"] = 3600
+    live["run_as"] = {"user_name": "other@x"}
+    code = main(["diff", write(tmp_path, "d.yaml", manifest(SETTINGS)), write(tmp_path, "l.json", response(live))])
+    assert code == 1
+    text = capsys.readouterr().out
+    assert (
+        "~ tasks[task_key=ingest].timeout_seconds\n    desired: (not set; server default 0)\n    live:    3600" in text
+    )
+    assert '~ run_as\n    desired: (not set; server default "me@x")' in text
+    main(
+        ["diff", write(tmp_path, "d.yaml", manifest(SETTINGS)), write(tmp_path, "l.json", response(live)), "-o", "json"]
+    )
+    items = {i["path"]: i for i in json.loads(capsys.readouterr().out)["items"]}
+    assert items["tasks[task_key=ingest].timeout_seconds"] == {
+        "path": "tasks[task_key=ingest].timeout_seconds",
+        "default": 0,
+        "live": 3600,
+        "writeOnly": False,
+    }
+    written = {**SETTINGS, "max_concurrent_runs": 2}
+    main(["diff", write(tmp_path, "w.json", written), write(tmp_path, "l2.json", response(SETTINGS))])
+    assert "~ max_concurrent_runs\n    desired: 2\n    live:    1" in capsys.readouterr().out

@@ -47,6 +47,11 @@ app.kubernetes.io/part-of: dbjobs
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/* The Lease the replicas elect their leader on (leaderElection.leaseName, default the full name). */}}
+{{- define "dbjobs.leaseName" -}}
+{{- default (include "dbjobs.fullname" .) .Values.leaderElection.leaseName }}
+{{- end }}
+
 {{/* The uninstall hook's own names (its ServiceAccount, Role(s) and Job). */}}
 {{- define "dbjobs.uninstallName" -}}
 {{- printf "%s-uninstall" (include "dbjobs.fullname" .) | trunc 63 | trimSuffix "-" }}
@@ -57,8 +62,16 @@ Checks on combinations of values the schema cannot express (or cannot explain). 
 Deployment, so every render runs them.
 */}}
 {{- define "dbjobs.validate" -}}
-{{- if gt (int .Values.replicaCount) 1 }}
-{{- fail (printf "replicaCount=%v: dbjobs runs one replica at most. Leader election is not built yet, so two replicas would both reconcile every job (double jobs/reset calls, racing status writes); use 1 (or 0 to stop the controller)" .Values.replicaCount) }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail (printf "replicaCount=%v needs leaderElection.enabled=true: without leader election every replica would reconcile every job (double jobs/reset calls, racing status writes); use 1 (or 0 to stop the controller)" .Values.replicaCount) }}
+{{- end }}
+{{- with .Values.leaderElection }}
+{{- if and .enabled (le (int .leaseDurationSeconds) (int .renewDeadlineSeconds)) }}
+{{- fail (printf "leaderElection.leaseDurationSeconds=%v must be greater than renewDeadlineSeconds=%v: the leader must stop before a follower may take over" .leaseDurationSeconds .renewDeadlineSeconds) }}
+{{- end }}
+{{- if and .enabled (le (mul (int .renewDeadlineSeconds) 5) (mul (int .retryPeriodSeconds) 6)) }}
+{{- fail (printf "leaderElection.renewDeadlineSeconds=%v must be greater than 1.2 x retryPeriodSeconds=%v: the leader needs more than one try to renew" .renewDeadlineSeconds .retryPeriodSeconds) }}
+{{- end }}
 {{- end }}
 {{- if and .Values.metrics.enabled (eq (int .Values.metrics.port) (int .Values.health.port)) }}
 {{- fail (printf "metrics.port and health.port are both %v: the metrics and health endpoints need two ports" .Values.health.port) }}

@@ -14,7 +14,10 @@ verb never called, and shows each one is needed (dropped -> that request refused
   verbs: [patch]
 - apiGroups: [dbjobs.io]
   resources: [databricksworkspaces]
-  verbs: [get]
+  verbs: [list, watch]
+- apiGroups: [dbjobs.io]
+  resources: [databricksworkspaces/status]
+  verbs: [patch]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
@@ -32,6 +35,21 @@ with watchNamespaces (kopf then logs a warning and carries on).
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
   verbs: [list, watch]
+{{- end }}
+
+{{/*
+The controller's leader election, in the release namespace: the kubernetes client's leaderelection reads,
+creates and replaces (update) its Lease, nothing else. create cannot be limited to a name (the name is not
+known when a create is authorized); get and update are limited to the release's Lease.
+*/}}
+{{- define "dbjobs.rules.controller.leases" -}}
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [create]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  resourceNames: [{{ include "dbjobs.leaseName" . }}]
+  verbs: [get, update]
 {{- end }}
 
 {{/* The uninstall hook, on DatabricksJobs: keep releases finalizers (patch), delete deletes them. */}}

@@ -53,6 +53,8 @@ def build_app(workspace: Workspace, token: str) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY_BYTES)
     app[WORKSPACE] = workspace
     app[TOKEN] = token
+    if not workspace.accepted_tokens:
+        workspace.accepted_tokens = [token]
     http_jobs.add_routes(app, JOBS_PREFIX)
     http_runs.add_routes(app, JOBS_PREFIX)
     http_runs.add_admin_routes(app)
@@ -74,7 +76,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     if request.path.startswith(http_admin.PREFIX + "/"):
         return await _answer(request, handler)
     ws = request.app[WORKSPACE]
-    response = await _answer(request, handler, token=request.app[TOKEN], workspace=ws)
+    response = await _answer(request, handler, tokens=ws.accepted_tokens, workspace=ws)
     ws.record_request(request.method, request.path, response.status)
     if ws.captured is not None and isinstance(response, web.Response) and response.body is not None:
         try:
@@ -86,11 +88,11 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def _answer(
-    request: web.Request, handler: Handler, *, token: str | None = None, workspace: Workspace | None = None
+    request: web.Request, handler: Handler, *, tokens: list[str] | None = None, workspace: Workspace | None = None
 ) -> web.StreamResponse:
     try:
-        if token is not None and request.path != WELL_KNOWN:
-            _authenticate(request, token)
+        if tokens is not None and request.path != WELL_KNOWN:
+            _authenticate(request, tokens)
         if workspace is not None:
             fault = workspace.take_fault(request.method, request.path)
             if fault is not None:
@@ -136,12 +138,12 @@ async def _throttle(request: web.Request, ws: Workspace) -> None:
         waited += HANG_POLL_S
 
 
-def _authenticate(request: web.Request, token: str) -> None:
+def _authenticate(request: web.Request, tokens: list[str]) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, sent = header.partition(" ")
     if scheme.lower() != "bearer" or not sent.strip():
         raise ApiError(401, UNAUTHENTICATED, "Credential was not sent or was of an unsupported type for this API.")
-    if not hmac.compare_digest(sent.strip().encode(), token.encode()):
+    if not any(hmac.compare_digest(sent.strip().encode(), token.encode()) for token in tokens):
         # A real workspace answers with a numeric error_code here (§2.1).
         reason = "Invalid access token."
         raise ApiError(403, 403, reason, {"X-Databricks-Reason-Phrase": reason})

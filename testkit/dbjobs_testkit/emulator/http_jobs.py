@@ -54,16 +54,11 @@ async def list_jobs(request: web.Request) -> web.Response:
         raise invalid(f"offset: must not be negative, got {offset}.")
     expand = query_bool(request, "expand_tasks")
     version = api_version(request)
-    jobs = request.app[WORKSPACE].list_jobs(request.query.get("name"))
     token = request.query.get("page_token")
-    if token:
-        # Tokens are cursors (the creation sequence of the last job served), so deleting or
-        # creating jobs between pages neither repeats nor skips the remaining ones.
-        after = decode_token(token, "jobs")
-        jobs = [j for j in jobs if j.seq < after]
-    else:
-        jobs = jobs[offset:]
-    page, more = jobs[:limit], len(jobs) > limit
+    # Tokens are cursors (the creation sequence of the last job served), so deleting or
+    # creating jobs between pages neither repeats nor skips the remaining ones.
+    after = decode_token(token, "jobs") if token else None
+    page, more = request.app[WORKSPACE].list_jobs_page(request.query.get("name"), after, offset, limit)
     out: dict[str, object] = {"has_more": more}
     if page:
         out["jobs"] = [j.to_list_item(version, expand) for j in page]

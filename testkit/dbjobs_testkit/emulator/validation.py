@@ -18,6 +18,7 @@ from typing import Any
 
 from dbjobs_testkit.emulator.errors import invalid
 from dbjobs_testkit.emulator.validation_blocks import check_blocks
+from dbjobs_testkit.emulator.validation_tasks import TASK_FIELDS, check_task_local, check_task_sources, inner_tasks
 
 Settings = dict[str, Any]
 
@@ -31,33 +32,9 @@ PAUSE_STATUSES = frozenset({"PAUSED", "UNPAUSED"})
 RUN_AS_PRINCIPALS = ("user_name", "service_principal_name", "group_name")
 SCHEDULING_FIELDS = ("schedule", "trigger", "continuous")
 
-#: The task-type fields of a Task (§4.1); a task must set exactly one of them.
-TASK_TYPES = frozenset(
-    {
-        "notebook_task",
-        "spark_python_task",
-        "python_wheel_task",
-        "spark_jar_task",
-        "spark_submit_task",
-        "pipeline_task",
-        "sql_task",
-        "dbt_task",
-        "run_job_task",
-        "condition_task",
-        "for_each_task",
-        "clean_rooms_notebook_task",
-        "dashboard_task",
-        "power_bi_task",
-        "alert_task",
-        "gen_ai_compute_task",
-        "dbt_cloud_task",
-        "dbt_platform_task",
-        "python_operator_task",
-        "genie_task",
-        "agentic_task",
-        "ai_runtime_task",
-    }
-)
+#: The task-type fields of a Task (§4.1), from the SDK's Task (generated from the API's OpenAPI document);
+#: a task must set exactly one of them.
+TASK_TYPES = frozenset(f for f in TASK_FIELDS if f.endswith("_task"))
 
 
 def check_job(settings: Settings) -> None:
@@ -79,6 +56,9 @@ def check_job(settings: Settings) -> None:
             if dep["task_key"] not in task_keys:
                 raise invalid(f"tasks[{i}].depends_on[{j}].task_key: no task with task_key '{dep['task_key']}'.")
     _check_acyclic(tasks)
+    has_git = settings.get("git_source") is not None
+    for path, task in inner_tasks(tasks):
+        check_task_sources(task, path, has_git)
 
 
 def check_fields(settings: Settings) -> None:
@@ -89,8 +69,8 @@ def check_fields(settings: Settings) -> None:
     tasks = _list(settings, "tasks")
     if len(tasks) > MAX_TASKS:
         raise invalid(f"tasks: a job can have at most {MAX_TASKS} tasks, got {len(tasks)}.")
-    for i, task in enumerate(tasks):
-        _check_task(task, f"tasks[{i}]")
+    for path, task in inner_tasks(tasks):
+        _check_task(task, path)
     for i, cluster in enumerate(_list(settings, "job_clusters")):
         _check_key(cluster, "job_cluster_key", f"job_clusters[{i}]")
     _check_scheduling(settings)
@@ -107,9 +87,12 @@ def check_fields(settings: Settings) -> None:
 
 
 def _check_task(task: Settings, path: str) -> None:
+    check_task_local(task, path)
     _check_key(task, "task_key", path)
-    types = sorted(TASK_TYPES.intersection(task))
+    types = sorted(t for t in TASK_TYPES.intersection(task) if task[t] is not None)
     if len(types) != 1:
+        # Source: Jobs API 2.1 OpenAPI, JobTaskSettings ("This field may not be specified in conjunction with
+        # ..."; PrefectHQ/prefect src/integrations/prefect-databricks/prefect_databricks/schemas/jobs-2.1-aws.yaml).
         found = ", ".join(types) if types else "none"
         raise invalid(f"{path}: exactly one task type must be set (found: {found}).")
     deps = task.get("depends_on")

@@ -74,6 +74,8 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
         self.clock: Clock = clock or SystemClock()
         self.run_timing = run_timing or RunTiming()
         self.host_url = ""  # set by the server once it knows its port; used in run_page_url
+        #: Bearer tokens accepted now (the server's token at start); see rotate_token.
+        self.accepted_tokens: list[str] = []
         self._state_file = Path(state_file) if state_file else None
         self._rng = random.Random(seed)
         self._jobs: dict[int, JobRecord] = {}
@@ -123,6 +125,19 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
             if name is not None:
                 jobs = [j for j in jobs if str(j.settings.get("name", "")).casefold() == name.casefold()]
             return copy.deepcopy(jobs)
+
+    def list_jobs_page(
+        self, name: str | None, after_seq: int | None, offset: int, limit: int
+    ) -> tuple[list[JobRecord], bool]:
+        """One ``jobs/list`` page: copies of at most ``limit`` jobs, newest first, after the cursor ``after_seq``
+        (jobs created before it) or from ``offset``; and whether more follow. Copies only the page, so listing
+        a workspace of thousands of jobs costs each page its own jobs, not the whole workspace."""
+        with self._lock:
+            jobs = sorted(self._jobs.values(), key=lambda j: j.seq, reverse=True)
+            if name is not None:
+                jobs = [j for j in jobs if str(j.settings.get("name", "")).casefold() == name.casefold()]
+            jobs = [j for j in jobs if j.seq < after_seq] if after_seq is not None else jobs[offset:]
+            return copy.deepcopy(jobs[:limit]), len(jobs) > limit
 
     def reset_job(self, job_id: int, new_settings: Json, api_version: ApiVersion) -> None:
         """``jobs/reset``: replace all settings (``run_as`` sticky, queue re-defaulted, §3.4)."""
@@ -234,6 +249,11 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
             self._faults.clear()
 
     # ---- Used by the HTTP layer ----------------------------------------------------------------
+
+    def rotate_token(self, new: str, *, keep_old: bool = False) -> None:
+        """Accept ``new`` from now on; the old token(s) are refused (403 "Invalid access token.") unless
+        ``keep_old`` — as when an admin revokes a personal access token after issuing its successor."""
+        self.accepted_tokens = [*(self.accepted_tokens if keep_old else []), new]
 
     def record_request(self, method: str, path: str, status: int) -> None:
         with self._lock:

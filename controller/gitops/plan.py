@@ -1,0 +1,241 @@
+"""``dbjobs plan``: what applying a set of manifests would do, job by job (pure; sources are in plan_sources).
+
+Each ``DatabricksJob`` of the revision becomes one :class:`PlanItem`:
+
+* ``invalid``: admission or the controller's pre-call checks would refuse it (the problems name the field,
+  :func:`controller.api.admission.manifest_problems`); nothing else is said about it;
+* ``create``: no job exists for it (none in the workspace by its owner tag, no resource in the cluster, not
+  in the base revision);
+* ``adopt``: it adopts an existing job (``spec.adopt.jobId``) not yet managed; the report shows what the
+  manifest would change on that job;
+* ``update``: the job (or the resource, or the base revision's manifest) differs: the drift report of the
+  controller's own engine (:func:`controller.reconcile.drift.compare`), fields named by ``task_key``, plus
+  changed operator fields (``driftPolicy: Report -> Correct``);
+* ``no-op``: nothing would change.
+
+What it is compared with, most exact first: the live job in the workspace (found through the resource's
+``status.jobId`` in the cluster, ``spec.adopt.jobId``, or the controller's owner tag); the resource in the
+cluster (its ``spec``); the manifest at the base revision. Manifests of the base revision (or, without one,
+resources of the compared namespaces in the cluster) that the revision no longer has become ``delete`` items
+with the ``deletionPolicy`` that decides whether the job goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from controller.api.admission import manifest_problems
+from controller.databricks.jobs import ListedJob
+from controller.gitops.diff import as_written
+from controller.gitops.manifests import Manifest, ManifestSet
+from controller.reconcile.compare import OWNER_TAG, owner_key, without_owner_tag
+from controller.reconcile.drift import DriftReport, compare
+
+EXIT_NOTHING, EXIT_CHANGES, EXIT_ERRORS = 0, 1, 2
+
+
+class Action(StrEnum):
+    """What happens to one job."""
+
+    CREATE = "create"
+    ADOPT = "adopt"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One job: ``action``, the resource ``key`` (``namespace/name``), the ``source`` file, the job's name and
+    id when known, what it was compared ``against``, the ``drift`` report, changed operator fields, the
+    ``deletion_policy`` of a delete, and ``problems`` of an invalid manifest."""
+
+    action: Action
+    key: str
+    source: str
+    job_name: str = ""
+    job_id: int | None = None
+    against: str = ""
+    drift: DriftReport = field(default_factory=DriftReport)
+    spec_changes: tuple[str, ...] = ()
+    deletion_policy: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClusterObject:
+    """A DatabricksJob as the cluster holds it: ``spec`` and ``status``."""
+
+    key: str
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Live:
+    """What the plan compares with besides the base revision: cluster resources by key (None: not asked),
+    workspace jobs (None: not asked), the controller's cluster name (for owner tags), and the namespaces
+    whose cluster resources a missing manifest deletes."""
+
+    cluster: Mapping[str, ClusterObject] | None = None
+    workspace: list[ListedJob] | None = None
+    cluster_name: str = ""
+    namespaces: frozenset[str] = frozenset()
+
+
+@dataclass
+class Plan:
+    """Every item (creates, adopts, updates, deletes, no-ops, invalid, in key order), errors that stopped part
+    of the comparison, and a description of what was ``compared``."""
+
+    items: list[PlanItem] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    compared: str = ""
+
+    def count(self, action: Action) -> int:
+        """How many items have ``action``."""
+        return sum(1 for i in self.items if i.action is action)
+
+    @property
+    def exit_code(self) -> int:
+        """0 nothing to do, 1 changes, 2 errors or invalid manifests."""
+        if self.errors or self.count(Action.INVALID):
+            return EXIT_ERRORS
+        return EXIT_CHANGES if any(i.action is not Action.NOOP for i in self.items) else EXIT_NOTHING
+
+
+def _spec_changes(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> tuple[str, ...]:
+    if old is None:
+        return ()
+    keys = sorted((set(new) | set(old)) - {"settings"})
+    return tuple(f"{k}: {old.get(k, '(unset)')} -> {new.get(k, '(unset)')}" for k in keys if new.get(k) != old.get(k))
+
+
+class _Workspace:
+    """The workspace's jobs indexed by id and by the controller's owner tag."""
+
+    def __init__(self, jobs: list[ListedJob]) -> None:
+        self.by_id = {j.job_id: j for j in jobs}
+        self.by_owner = {str((j.settings.get("tags") or {}).get(OWNER_TAG)): j for j in jobs}
+
+    def find(self, manifest: Manifest, cluster: ClusterObject | None, cluster_name: str) -> ListedJob | None:
+        for job_id in (
+            (cluster.status if cluster else {}).get("jobId"),
+            (manifest.spec.get("adopt") or {}).get("jobId"),
+        ):
+            if isinstance(job_id, int) and job_id in self.by_id:
+                return self.by_id[job_id]
+        namespace, name = manifest.key.split("/", 1)
+        return self.by_owner.get(owner_key(cluster_name, namespace, name))
+
+
+def _item(
+    action: Action,
+    manifest: Manifest,
+    *,
+    job_id: int | None = None,
+    against: str = "",
+    drift: DriftReport | None = None,
+    spec_changes: tuple[str, ...] = (),
+    problems: tuple[str, ...] = (),
+) -> PlanItem:
+    name = str(manifest.settings.get("name") or "")
+    report = drift or DriftReport()
+    return PlanItem(action, manifest.key, manifest.source, name, job_id, against, report, spec_changes, None, problems)
+
+
+def _desired_item(manifest: Manifest, base: ManifestSet | None, live: Live, workspace: _Workspace | None) -> PlanItem:
+    problems = manifest_problems(manifest.doc)
+    if problems:
+        return _item(Action.INVALID, manifest, problems=tuple(problems))
+    cluster = (live.cluster or {}).get(manifest.key)
+    previous = (
+        cluster.spec
+        if cluster
+        else (base.manifests[manifest.key].spec if base and manifest.key in base.manifests else None)
+    )
+    changes = _spec_changes(manifest.spec, previous)
+    adopt_id = (manifest.spec.get("adopt") or {}).get("jobId")
+    if workspace is not None:
+        job = workspace.find(manifest, cluster, live.cluster_name)
+        if job is None and adopt_id is not None:
+            problem = f"spec.adopt.jobId: job {adopt_id} does not exist in the workspace (AdoptTargetMissing)"
+            return _item(Action.INVALID, manifest, problems=(problem,))
+        if job is not None:
+            report = as_written(
+                compare(manifest.settings, without_owner_tag(job.settings), owner=job.creator), manifest.settings
+            )
+            managed = (job.settings.get("tags") or {}).get(OWNER_TAG) is not None or cluster is not None
+            action = Action.ADOPT if adopt_id is not None and not managed else Action.UPDATE
+            if action is Action.UPDATE and report.in_sync and not changes:
+                action = Action.NOOP
+            return _item(action, manifest, job_id=job.job_id, against="workspace", drift=report, spec_changes=changes)
+        if cluster is None:
+            return _item(Action.CREATE, manifest, against="workspace")
+    if previous is not None:
+        previous_settings: Mapping[str, Any] = (
+            previous["settings"] if isinstance(previous.get("settings"), Mapping) else {}
+        )
+        report = as_written(compare(manifest.settings, previous_settings), manifest.settings, previous_settings)
+        action = Action.NOOP if report.in_sync and not changes else Action.UPDATE
+        job_id = (cluster.status.get("jobId") if cluster else None) or adopt_id
+        against = "cluster" if cluster else "base"
+        return _item(action, manifest, job_id=job_id, against=against, drift=report, spec_changes=changes)
+    return _item(Action.ADOPT if adopt_id is not None else Action.CREATE, manifest, job_id=adopt_id)
+
+
+def _delete_items(
+    desired: ManifestSet, base: ManifestSet | None, live: Live, workspace: _Workspace | None
+) -> list[PlanItem]:
+    gone: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    if base is not None:
+        gone = {k: (m.source, m.spec) for k, m in base.manifests.items() if k not in desired.manifests}
+    elif live.cluster is not None:
+        gone = {
+            k: ("(cluster)", o.spec)
+            for k, o in live.cluster.items()
+            if k not in desired.manifests and k.split("/", 1)[0] in live.namespaces
+        }
+    items = []
+    for key, (source, spec) in sorted(gone.items()):
+        cluster = (live.cluster or {}).get(key)
+        spec = cluster.spec if cluster else spec
+        job_id = (cluster.status.get("jobId") if cluster else None) or (spec.get("adopt") or {}).get("jobId")
+        if job_id is None and workspace is not None:
+            namespace, name = key.split("/", 1)
+            found = workspace.by_owner.get(owner_key(live.cluster_name, namespace, name))
+            job_id = found.job_id if found else None
+        settings: Mapping[str, Any] = spec["settings"] if isinstance(spec.get("settings"), Mapping) else {}
+        items.append(
+            PlanItem(
+                Action.DELETE,
+                key,
+                source,
+                job_name=str(settings.get("name") or ""),
+                job_id=job_id,
+                deletion_policy=str(spec.get("deletionPolicy") or "Delete"),
+            )
+        )
+    return items
+
+
+def build_plan(
+    desired: ManifestSet, base: ManifestSet | None = None, live: Live | None = None, compared: str = ""
+) -> Plan:
+    """The plan of ``desired`` against ``base`` (the base revision's manifests) and ``live`` (see module doc).
+
+    Problems of reading the manifests (``desired.problems``, ``base.problems``) become ``errors``. Pure.
+    """
+    live = live or Live()
+    workspace = _Workspace(live.workspace) if live.workspace is not None else None
+    plan = Plan(compared=compared)
+    plan.errors = [f"{path}: {message}" for path, message in desired.problems]
+    plan.errors += [f"(base) {path}: {message}" for path, message in (base.problems if base else [])]
+    items = [_desired_item(m, base, live, workspace) for m in desired.manifests.values()]
+    items += _delete_items(desired, base, live, workspace)
+    plan.items = sorted(items, key=lambda i: i.key)
+    return plan

@@ -1,0 +1,113 @@
+"""A workspace's host and token: the DatabricksWorkspace from the registry (a watch, no GET), its token Secret
+read once and cached — re-read after ``SECRET_TTL_S`` seconds, or at once when Databricks refuses the token,
+so a Secret rotated in place is used without a restart and Kubernetes reads do not grow with jobs or cycles.
+
+A job may only use a DatabricksWorkspace in its own namespace, and that workspace's Secret must be in the
+same namespace (no cross-namespace references: a tenant cannot borrow another tenant's credentials).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from controller.api.models import DatabricksWorkspaceSpec
+from controller.operator.registry import Registry
+from controller.reconcile.outcome import Problem
+from controller.reconcile.reasons import Reason
+
+#: Seconds a Secret read stays good (a rotation is seen within this, or at the first refused call).
+SECRET_TTL_S = 300.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A resolved workspace: ``host`` (URL, no trailing slash), ``token``, budget ``rate``/``burst``."""
+
+    host: str
+    token: str
+    rate: float | None = None
+    burst: int | None = None
+
+
+class CredentialError(Exception):
+    """The workspace cannot be used; ``problem`` is the condition to report."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def load_kube_config() -> None:
+    """Configure the Kubernetes client: in-cluster service account if present, else KUBECONFIG."""
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+class SecretCache:
+    """Token Secrets by ``(namespace, name, key)``; blocking reads (call from a worker thread)."""
+
+    def __init__(self, ttl_s: float = SECRET_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._cache: dict[tuple[str, str, str], tuple[float, str]] = {}
+
+    def invalidate(self, namespace: str, name: str) -> None:
+        """Forget every key of Secret ``namespace/name`` (Databricks refused its token)."""
+        for key in [k for k in self._cache if k[:2] == (namespace, name)]:
+            del self._cache[key]
+
+    def token(self, namespace: str, name: str, key: str, workspace: str) -> str:
+        """The token in Secret ``namespace/name`` under ``key``. Raises ``CredentialError`` (SecretNotFound)
+        when the Secret or key is missing, and the client's ``ApiException`` for other API failures."""
+        cached = self._cache.get((namespace, name, key))
+        if cached is not None and time.monotonic() - cached[0] < self.ttl_s:
+            return cached[1]
+        try:
+            secret = kubernetes.client.CoreV1Api().read_namespaced_secret(name, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                msg = (
+                    f"Secret {namespace}/{name} named by DatabricksWorkspace {workspace} (spec.tokenSecretRef) "
+                    "does not exist"
+                )
+                raise CredentialError(Problem(Reason.SECRET_NOT_FOUND, msg)) from err
+            raise
+        data = (secret.data or {}).get(key)
+        if not data:
+            msg = f"Secret {namespace}/{name} has no key {key!r} (DatabricksWorkspace {workspace} tokenSecretRef.key)"
+            raise CredentialError(Problem(Reason.SECRET_NOT_FOUND, msg))
+        token = base64.b64decode(data).decode().strip()
+        self._cache[(namespace, name, key)] = (time.monotonic(), token)
+        return token
+
+
+def resolve(registry: Registry, secrets: SecretCache, namespace: str, name: str) -> Credentials:
+    """Credentials of DatabricksWorkspace ``namespace/name`` (blocking: may read the Secret).
+
+    Raises ``CredentialError`` (WorkspaceNotFound, SecretNotFound) and ``ApiException``."""
+    ws = registry.workspaces.get((namespace, name))
+    if ws is None:
+        msg = f"DatabricksWorkspace {namespace}/{name} (spec.workspaceRef.name) does not exist"
+        raise CredentialError(Problem(Reason.WORKSPACE_NOT_FOUND, msg))
+    try:
+        spec = DatabricksWorkspaceSpec.model_validate(ws.spec)
+    except ValidationError as err:
+        msg = f"DatabricksWorkspace {namespace}/{name} is invalid: {err.errors()[0].get('msg')}"
+        raise CredentialError(Problem(Reason.WORKSPACE_NOT_FOUND, msg)) from err
+    ref = spec.token_secret_ref
+    token = secrets.token(namespace, ref.name, ref.key, name)
+    budget: Any = spec.request_budget
+    return Credentials(
+        spec.host.rstrip("/"),
+        token,
+        rate=budget.requests_per_second if budget else None,
+        burst=budget.burst if budget else None,
+    )
