@@ -36,6 +36,8 @@ class WorkspaceReason(StrEnum):
     RATE_LIMITED = "RateLimited"
     API_ERROR = "ApiError"
     SECRET_NOT_FOUND = "SecretNotFound"
+    SECRET_NOT_ALLOWED = "SecretNotAllowed"
+    HOST_NOT_ALLOWED = "HostNotAllowed"
 
 
 class SecretKeyRef(ApiModel):
@@ -71,9 +73,27 @@ class DatabricksWorkspaceSpec(ApiModel):
         }
     )
 
-    host: str = Field(min_length=1, description="Workspace URL, e.g. https://dbc-1234.cloud.databricks.com.")
+    host: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="Workspace URL, e.g. https://dbc-1234.cloud.databricks.com. Immutable: the jobs of this workspace "
+        "live there; to move them, create a new DatabricksWorkspace (and new DatabricksJobs). The controller uses it "
+        "only if it matches the platform's allow-list (DBJOBS_ALLOWED_HOSTS, chart value allowedHosts).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self == oldSelf",
+                    "message": "host is immutable: a changed host would re-create every job in another workspace "
+                    "and leave the originals running; create a new DatabricksWorkspace instead",
+                }
+            ]
+        },
+    )
     token_secret_ref: SecretKeyRef = Field(
-        alias="tokenSecretRef", description="A Secret in the same namespace holding a personal access token."
+        alias="tokenSecretRef",
+        description="A Secret in the same namespace holding a personal access token. The Secret must opt in with "
+        'the label dbjobs.io/credentials: "true" (or be of type dbjobs.io/databricks-credentials): the controller '
+        "never reads another Secret, so a workspace cannot make it send an unrelated Secret anywhere.",
     )
     request_budget: RequestBudget = Field(
         default_factory=RequestBudget,

@@ -17,7 +17,12 @@ variable                           meaning                                      
                                    abandoned (must be below ``terminationGracePeriodSeconds``)
 ``DBJOBS_CLUSTER_NAME``            names this cluster in the owner tag, so two clusters that   empty
                                    manage one workspace never claim each other's jobs
+``DBJOBS_ALLOWED_HOSTS``           comma-separated URL patterns (``fnmatch``, scheme included)  (2)
+                                   a DatabricksWorkspace host must match before any credential
+                                   is read or sent
 =================================  =========================================================  ===========
+
+(2) The public clouds' workspace domains, https only: :data:`DEFAULT_ALLOWED_HOSTS`.
 
 Leader election (several replicas, one active; :mod:`controller.operator.leader`), whole seconds:
 
@@ -54,6 +59,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: Workspace URLs of Databricks on AWS (commercial and GovCloud), Azure (public, China, US Government) and GCP
+#: (https://docs.databricks.com/en/workspace/workspace-details.html, "workspace instance names").
+DEFAULT_ALLOWED_HOSTS = (
+    "https://*.cloud.databricks.com",
+    "https://*.cloud.databricks.us",
+    "https://*.azuredatabricks.net",
+    "https://*.databricks.azure.cn",
+    "https://*.databricks.azure.us",
+    "https://*.gcp.databricks.com",
+)
 LOG_FORMATS = ("text", "json")
 #: Where Kubernetes mounts the pod's namespace with its service account token.
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -92,6 +107,7 @@ class ControllerConfig:
     shutdown_s: float = 10.0
     cluster_name: str = ""
     leader_election: LeaderElectionSettings | None = None
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ControllerConfig:
@@ -118,6 +134,7 @@ class ControllerConfig:
             health_port=_port(get, "DBJOBS_HEALTH_PORT"),
             shutdown_s=_seconds(get, "DBJOBS_SHUTDOWN_SECONDS", 10.0),
             cluster_name=get("DBJOBS_CLUSTER_NAME"),
+            allowed_hosts=_patterns(get, "DBJOBS_ALLOWED_HOSTS") or DEFAULT_ALLOWED_HOSTS,
             leader_election=_leader_election(get),
         )
 
@@ -179,6 +196,14 @@ def _whole_seconds(get: Callable[[str], str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"{name}={raw!r}: expected a whole number of seconds, at least 1")
     return int(raw)
+
+
+def _patterns(get: Callable[[str], str], name: str) -> tuple[str, ...]:
+    patterns = tuple(p.strip().lower().rstrip("/") for p in get(name).split(",") if p.strip())
+    for pattern in patterns:
+        if not pattern.startswith(("https://", "http://")) or "/" in pattern.split("://", 1)[1]:
+            raise ConfigError(f"{name}: {pattern!r} is not a URL pattern like https://*.cloud.databricks.com")
+    return patterns
 
 
 def _port(get: Callable[[str], str], name: str) -> int | None:

@@ -9,7 +9,9 @@ same namespace (no cross-namespace references: a tenant cannot borrow another te
 from __future__ import annotations
 
 import base64
+import fnmatch
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,31 @@ from controller.reconcile.reasons import Reason
 
 #: Seconds a Secret read stays good (a rotation is seen within this, or at the first refused call).
 SECRET_TTL_S = 300.0
+#: A Secret the controller may read opts in with this label (value "true") or this type.
+OPT_IN_LABEL = "dbjobs.io/credentials"
+OPT_IN_TYPE = "dbjobs.io/databricks-credentials"
+
+
+def normalized_host(host: str) -> str | None:
+    """``scheme://hostname[:port]`` of ``host`` in lower case, or None when it is not a plain http(s) URL (user
+    info, a path, a query or a fragment make it None: such a URL could say one host and reach another)."""
+    try:
+        url = urllib.parse.urlsplit(host.strip())
+        port = url.port
+    except ValueError:
+        return None
+    if url.scheme not in ("https", "http") or not url.hostname or url.username or url.password:
+        return None
+    if url.path not in ("", "/") or url.query or url.fragment:
+        return None
+    return f"{url.scheme}://{url.hostname}" + (f":{port}" if port else "")
+
+
+def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``host`` matches one of the platform's URL ``patterns`` (``fnmatch``, e.g.
+    ``https://*.cloud.databricks.com``). Pure."""
+    normal = normalized_host(host)
+    return normal is not None and any(fnmatch.fnmatchcase(normal, p.lower()) for p in patterns)
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,14 @@ class SecretCache:
                 )
                 raise CredentialError(Problem(Reason.SECRET_NOT_FOUND, msg)) from err
             raise
+        labels = (secret.metadata.labels or {}) if secret.metadata else {}
+        if labels.get(OPT_IN_LABEL) != "true" and secret.type != OPT_IN_TYPE:
+            msg = (
+                f"Secret {namespace}/{name} (DatabricksWorkspace {workspace} spec.tokenSecretRef) is not marked for "
+                f"dbjobs: label it {OPT_IN_LABEL}=true (or give it type {OPT_IN_TYPE}); the controller reads no other "
+                "Secret"
+            )
+            raise CredentialError(Problem(Reason.SECRET_NOT_ALLOWED, msg))
         data = (secret.data or {}).get(key)
         if not data:
             msg = f"Secret {namespace}/{name} has no key {key!r} (DatabricksWorkspace {workspace} tokenSecretRef.key)"
@@ -89,10 +124,15 @@ class SecretCache:
         return token
 
 
-def resolve(registry: Registry, secrets: SecretCache, namespace: str, name: str) -> Credentials:
-    """Credentials of DatabricksWorkspace ``namespace/name`` (blocking: may read the Secret).
+def resolve(
+    registry: Registry, secrets: SecretCache, namespace: str, name: str, allowed_hosts: tuple[str, ...]
+) -> Credentials:
+    """Credentials of DatabricksWorkspace ``namespace/name`` (blocking: may read the Secret). The host is checked
+    against ``allowed_hosts`` before the Secret is read, so a credential never goes to a host the platform did
+    not allow.
 
-    Raises ``CredentialError`` (WorkspaceNotFound, SecretNotFound) and ``ApiException``."""
+    Raises ``CredentialError`` (WorkspaceNotFound, HostNotAllowed, SecretNotFound, SecretNotAllowed) and
+    ``ApiException``."""
     ws = registry.workspaces.get((namespace, name))
     if ws is None:
         msg = f"DatabricksWorkspace {namespace}/{name} (spec.workspaceRef.name) does not exist"
@@ -102,6 +142,12 @@ def resolve(registry: Registry, secrets: SecretCache, namespace: str, name: str)
     except ValidationError as err:
         msg = f"DatabricksWorkspace {namespace}/{name} is invalid: {err.errors()[0].get('msg')}"
         raise CredentialError(Problem(Reason.WORKSPACE_NOT_FOUND, msg)) from err
+    if not host_allowed(spec.host, allowed_hosts):
+        msg = (
+            f"DatabricksWorkspace {namespace}/{name} host {spec.host!r} is not allowed by this controller "
+            f"(allowed: {', '.join(allowed_hosts)}; the platform sets DBJOBS_ALLOWED_HOSTS, chart value allowedHosts)"
+        )
+        raise CredentialError(Problem(Reason.HOST_NOT_ALLOWED, msg))
     ref = spec.token_secret_ref
     token = secrets.token(namespace, ref.name, ref.key, name)
     budget: Any = spec.request_budget

@@ -87,7 +87,9 @@ class Manager:
         if runtime is None:
             runtime = WorkspaceRuntime(
                 key=key,
-                resolve=lambda: asyncio.to_thread(credentials.resolve, self.registry, self.secrets, *key),
+                resolve=lambda: asyncio.to_thread(
+                    credentials.resolve, self.registry, self.secrets, *key, self.config.allowed_hosts
+                ),
                 observations=self.observations,
                 reconcile=self.driver.reconcile,
                 members=lambda: [r.uid for r in self.registry.jobs_of(key) if not r.deleting],

@@ -74,6 +74,7 @@ def decide(
     generation: int,
     drift_policy: DriftPolicy,
     paused: bool = False,
+    references_changed: bool = False,
 ) -> Plan:
     """Decide what to do for one DatabricksJob.
 
@@ -90,9 +91,14 @@ def decide(
     With ``paused`` (``spec.paused``) a CREATE or RESET becomes ``HOLD_PAUSED``: nothing is
     written to Databricks, the difference is only reported.
 
-    ``desired`` is what would be sent (owner tag included), compared as is.
+    ``desired`` is what would be sent (owner tag included, references to other DatabricksJobs resolved), compared
+    as is. ``references_changed``: those references resolve to other job ids than when last applied (a referenced
+    job was re-created): a change of the desired settings like a new generation, so it is applied whatever the
+    policy and releases a hold on a refused generation.
     """
-    plan = _decide(desired, observed, status=status, generation=generation, drift_policy=drift_policy)
+    plan = _decide(
+        desired, observed, status=status, generation=generation, drift_policy=drift_policy, moved=references_changed
+    )
     if paused and plan.verb in (Verb.CREATE, Verb.RESET):
         return Plan(Verb.HOLD_PAUSED, drift=plan.drift, spec_changed=plan.spec_changed, report=plan.report)
     return plan
@@ -100,10 +106,10 @@ def decide(
 
 def _decide(
     desired: Mapping[str, Any], observed: Observation, *, status: Mapping[str, Any], generation: int,
-    drift_policy: DriftPolicy,
+    drift_policy: DriftPolicy, moved: bool = False,
 ) -> Plan:  # fmt: skip
-    spec_changed = status.get("observedGeneration") != generation
-    if held_invalid(status, generation):
+    spec_changed = status.get("observedGeneration") != generation or moved
+    if held_invalid(status, generation) and not moved:
         return Plan(Verb.HOLD_INVALID, spec_changed=spec_changed)
     if observed.live is None:
         return Plan(Verb.CREATE, recreate=status.get("jobId") is not None, spec_changed=spec_changed)

@@ -9,7 +9,8 @@ returns the complete ``status`` and the Events to emit. Nothing here does I/O or
 
     {observedGeneration, jobId?, jobUrl?, conditions: [metav1.Condition…],
      drift?: {detected, count, paths, items, appliedWriteOnly?},      # see report.py
-     lastRun?, runs?, runNow?}                                          # see health.py, run-now
+     lastRun?, runs?, runNow?,                                          # see health.py, run-now
+     references?: [{field, name, jobId?}], dependsOn?}                  # see references.py
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ from controller.reconcile.conditions import Condition, find_condition, merge_con
 from controller.reconcile.decide import Observation, Plan, Verb, decide, desired_with_owner
 from controller.reconcile.drift import DriftReport, write_only_values
 from controller.reconcile.reasons import ConditionType, EventReason, Reason
+from controller.reconcile.references import Peer, Reference, changed, depends_on, resolve, status_entries
 from controller.reconcile.report import MAX_PATHS, drift_status, explicit_settings
 
 
 @dataclass(frozen=True)
 class Problem:
     """Why the job could not be observed or acted on: a condition ``reason`` and a ``message`` for a person.
-    ``retry`` False for a problem only a spec change can fix (InvalidSpec)."""
+    ``retry`` False for a problem only a spec change can fix (InvalidSpec) or one waited out without backoff (a
+    reference not ready: the manager queues the job when the referenced one changes, and every cycle does)."""
 
     reason: Reason
     message: str
@@ -55,7 +58,8 @@ class Facts:
     """Everything a reconcile decides from. ``spec`` None when it could not be parsed (``problem`` says
     why); ``observation`` None when the workspace could not be read (``problem`` says why); ``runs`` the
     job's recent runs, most recent first (None: not known); ``now`` timezone-aware; times in ``runs`` are
-    epoch ms (Databricks)."""
+    epoch ms (Databricks). ``name`` is the resource's name and ``peers`` the DatabricksJobs of its namespace by
+    name, for the references of ``spec.settings`` to other DatabricksJobs (:mod:`controller.reconcile.references`)."""
 
     spec: DatabricksJobSpec | None
     generation: int
@@ -67,6 +71,8 @@ class Facts:
     runs: Sequence[Mapping[str, Any]] | None = None
     created_ms: int = 0
     now: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    name: str = ""
+    peers: Mapping[str, Peer] = field(default_factory=dict)
 
 
 class Step(StrEnum):
@@ -79,13 +85,15 @@ class Step(StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
-    """The step, the settings it sends (owner tag and explicit values included), and why (the plan)."""
+    """The step, the settings it sends (owner tag and explicit values included, references resolved), and why
+    (the plan); ``references`` the references of ``spec.settings`` as resolved now (None: not resolved)."""
 
     step: Step
     body: Mapping[str, Any] = field(default_factory=dict)
     plan: Plan | None = None
     problem: Problem | None = None
     unchanged: bool = False  # this generation was refused before: write nothing at all
+    references: tuple[Reference, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,10 +117,16 @@ class NewStatus:
 
 
 def plan(facts: Facts) -> Decision:
-    """Decide the step. Problems first (unparsable spec, a refused generation, the workspace), then adopt
-    checks, then :func:`controller.reconcile.decide.decide` on the settings that would be sent."""
+    """Decide the step. Problems first (unparsable spec, references to other DatabricksJobs that cannot be
+    resolved, a refused generation, the workspace), then adopt checks, then
+    :func:`controller.reconcile.decide.decide` on the settings that would be sent (references resolved)."""
     if facts.spec is None:
         return Decision(Step.NONE, problem=facts.problem)
+    refs = resolve(facts.spec.settings, name=facts.name, workspace=facts.spec.workspace_ref.name, peers=facts.peers)
+    if facts.problem is None and refs.reason is not None:
+        problem = Problem(refs.reason, refs.message, retry=False)
+        return Decision(Step.NONE, problem=problem, references=refs.references)
+    moved = changed(facts.status, refs.references)  # a referenced job got another id since last applied
     synced = find_condition(facts.status.get("conditions"), ConditionType.SYNCED)
     if (
         synced
@@ -120,10 +134,11 @@ def plan(facts: Facts) -> Decision:
         and synced.get("observedGeneration") == facts.generation
         and synced.get("status") == "False"
         and facts.problem is None
+        and not moved
     ):
         return Decision(Step.NONE, unchanged=True)
     if facts.problem is not None or facts.observation is None:
-        return Decision(Step.NONE, problem=facts.problem)
+        return Decision(Step.NONE, problem=facts.problem, references=refs.references)
     observed = facts.observation
     adopt = facts.spec.adopt.job_id if facts.spec.adopt and facts.status.get("jobId") is None else None
     if adopt is not None and observed.job_id != adopt:
@@ -133,7 +148,7 @@ def plan(facts: Facts) -> Decision:
     if adopt is not None and holder not in (None, facts.owner):
         msg = f"spec.adopt.jobId {adopt} is managed by another DatabricksJob (tag {OWNER_TAG}={holder})"
         return Decision(Step.NONE, problem=Problem(Reason.ADOPT_TARGET_OWNED, msg))
-    body = desired_with_owner(explicit_settings(facts.spec.settings, owner=observed.owner), facts.owner, OWNER_TAG)
+    body = desired_with_owner(explicit_settings(refs.settings, owner=observed.owner), facts.owner, OWNER_TAG)
     # An adopted job that does not carry our owner tag yet is not reset only to add it (an export round trip
     # must write nothing): spec.adopt finds it, and the tag goes on with the next reset made for another reason.
     compared = body
@@ -147,11 +162,12 @@ def plan(facts: Facts) -> Decision:
         generation=facts.generation,
         drift_policy=facts.spec.drift_policy,
         paused=facts.spec.paused,
+        references_changed=moved,
     )
     if verdict.verb is Verb.HOLD_INVALID:
         return Decision(Step.NONE, unchanged=True)
     step = {Verb.CREATE: Step.CREATE, Verb.RESET: Step.RESET}.get(verdict.verb, Step.NONE)
-    return Decision(step, body=body, plan=verdict)
+    return Decision(step, body=body, plan=verdict, references=refs.references)
 
 
 def settle(facts: Facts, decision: Decision, result: Result) -> NewStatus | None:
@@ -173,7 +189,24 @@ def settle(facts: Facts, decision: Decision, result: Result) -> NewStatus | None
     else:
         assert decision.plan is not None
         conds, fields, events = _applied(facts, decision, result)
+    fields.update(_reference_fields(decision, problem))
     return NewStatus(_assemble(facts, conds, fields), events + _run_health_events(facts))
+
+
+#: Problems after which ``status.references`` records the resolution used (as ``observedGeneration`` records the
+#: generation): the references' own problems and the generation-final ones. After any other problem (the
+#: workspace, the API) the references last applied stay recorded, so a changed resolution is still applied later.
+_RECORDS_REFERENCES = frozenset({Reason.REFERENCE_NOT_READY, Reason.REFERENCE_NOT_FOUND})
+
+
+def _reference_fields(decision: Decision, problem: Problem | None) -> dict[str, Any]:
+    """``status.references`` and ``status.dependsOn`` (None: remove the key) when the references were resolved."""
+    if decision.references is None:
+        return {}
+    out: dict[str, Any] = {"dependsOn": depends_on(decision.references)}
+    if problem is None or problem.reason in _RECORDS_REFERENCES or problem.reason in _GENERATION_FINAL:
+        out["references"] = status_entries(decision.references) or None
+    return out
 
 
 #: Problems that end this generation's attempt (recorded with observedGeneration so Argo CD stops waiting).
@@ -192,11 +225,13 @@ def _job_fields(facts: Facts, job_id: int) -> dict[str, Any]:
 
 
 def _problem_events(old: Mapping[str, Any], problem: Problem) -> list[Event]:
-    """One Warning when the Synced reason or message changes (not one per retry)."""
+    """One Event when the Synced reason or message changes (not one per retry): a Warning, except for the wait
+    for a referenced DatabricksJob's id, which is expected while a set of jobs is applied together."""
     synced = find_condition(old.get("conditions"), ConditionType.SYNCED) or {}
     if synced.get("reason") == problem.reason.value and synced.get("message") == problem.message:
         return []
-    return [Event("Warning", EventReason(problem.reason.value), problem.message)]
+    kind = "Normal" if problem.reason is Reason.REFERENCE_NOT_READY else "Warning"
+    return [Event(kind, EventReason(problem.reason.value), problem.message)]
 
 
 def _applied(facts: Facts, decision: Decision, result: Result) -> tuple[list[Condition], dict[str, Any], list[Event]]:
@@ -266,6 +301,9 @@ def _assemble(facts: Facts, conds: list[Condition], fields: Mapping[str, Any]) -
     old = facts.status
     out: dict[str, Any] = {k: v for k, v in old.items() if k not in ("conditions",)}
     out.update(fields)
+    for key in ("references", "dependsOn"):  # None: no references (any more)
+        if out.get(key) is None:
+            out.pop(key, None)
     policy = health.HealthPolicy.from_spec(facts.spec.model_dump(by_alias=True) if facts.spec else {})
     updates = list(conds)
     run_cond = _run_healthy(facts, policy)

@@ -61,6 +61,13 @@ class Reason(StrEnum):
     RATE_LIMITED = "RateLimited"
     # An unexpected exception in the controller itself: a bug, reported as such and retried with backoff.
     INTERNAL_ERROR = "InternalError"
+    # References to other DatabricksJobs (controller/reconcile/references.py), Synced False (Ready too before a
+    # job exists): the referenced one has no job id yet / no DatabricksJob of that name exists in the namespace.
+    REFERENCE_NOT_READY = "ReferenceNotReady"
+    REFERENCE_NOT_FOUND = "ReferenceNotFound"
+    # The workspace's host is not on the platform's allow-list, or its Secret did not opt in: nothing is sent.
+    HOST_NOT_ALLOWED = "HostNotAllowed"
+    SECRET_NOT_ALLOWED = "SecretNotAllowed"
     # DatabricksWorkspace Reachable: True, or False because no connection could be made.
     REACHABLE = "Reachable"
     UNREACHABLE = "Unreachable"
@@ -93,6 +100,8 @@ class EventReason(StrEnum):
     UNAUTHORIZED = "Unauthorized"
     WORKSPACE_NOT_FOUND = "WorkspaceNotFound"
     SECRET_NOT_FOUND = "SecretNotFound"
+    HOST_NOT_ALLOWED = "HostNotAllowed"
+    SECRET_NOT_ALLOWED = "SecretNotAllowed"
     PAUSED = "Paused"
     ADOPT_TARGET_MISSING = "AdoptTargetMissing"
     ADOPT_TARGET_OWNED = "AdoptTargetOwned"
@@ -105,3 +114,7 @@ class EventReason(StrEnum):
     NO_RUNS = "NoRuns"
     WORKSPACE_UNREACHABLE = "WorkspaceUnreachable"
     WORKSPACE_REACHABLE = "WorkspaceReachable"
+    REFERENCE_NOT_READY = "ReferenceNotReady"
+    REFERENCE_NOT_FOUND = "ReferenceNotFound"
+    # A delete held because other DatabricksJobs of the namespace still reference this one (Warning).
+    STILL_REFERENCED = "StillReferenced"

@@ -142,7 +142,7 @@ def workspace_manifests(namespace: str, host: str, token: str, name: str = "defa
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": f"{name}-token", "namespace": namespace},
+            "metadata": {"name": f"{name}-token", "namespace": namespace, "labels": {"dbjobs.io/credentials": "true"}},
             "type": "Opaque",
             "stringData": {"token": token},
         },
@@ -187,6 +187,8 @@ class ControllerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
         env.update(
             {
+                # The emulator listens on loopback over http; a real workspace is https on a cloud domain.
+                "DBJOBS_ALLOWED_HOSTS": "https://*.cloud.databricks.com,http://127.0.0.1:*",
                 "KUBECONFIG": str(self.kubeconfig),
                 "DBJOBS_POLL_INTERVAL_SECONDS": str(self.poll_interval),
                 "PYTHONUNBUFFERED": "1",

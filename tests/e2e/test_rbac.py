@@ -130,6 +130,7 @@ class Site:
             "DBJOBS_METRICS_PORT": str(metrics_port),
             "DBJOBS_HEALTH_PORT": str(health_port),
             "DBJOBS_METRICS_BIND_ADDRESS": "127.0.0.1",
+            "DBJOBS_ALLOWED_HOSTS": env_allowing_loopback(rel.env()),
             # What the Deployment's downward API gives the pod (valueFrom, not in rel.env()).
             "POD_NAMESPACE": RELEASE_NS,
             "POD_NAME": f"{rel.name}-{log_name.removesuffix('.log')}",
@@ -149,6 +150,11 @@ class Site:
     def delete_lease(self, rel: Release) -> None:
         """No Lease: the next controller creates it (so ``create`` is called and can be refused)."""
         self.admin("-n", RELEASE_NS, "delete", "lease", rel.lease, "--ignore-not-found")
+
+
+def env_allowing_loopback(chart_env: dict[str, str]) -> str:
+    """The chart's allow-list plus the emulator's loopback URL (the chart allows only the public clouds)."""
+    return ",".join(filter(None, [chart_env.get("DBJOBS_ALLOWED_HOSTS", ""), "http://127.0.0.1:*"]))
 
 
 def permission(event: dict[str, Any]) -> Permission:
