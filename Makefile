@@ -83,5 +83,13 @@ demo: install control-plane
 demo-argocd: install control-plane argocd
 	$(VENV)/bin/dbjobs-testkit demo-argocd
 
+.PHONY: bench
+# The benchmarks of docs/benchmarks.md (figures, not tests; about 35 minutes on 2 cores): observation at scale
+# for N = 100, 1000, 3000 at a 20 s interval (the table on stdout, every figure in benchmarks/scale-latest.json),
+# then batched vs per-job runs/list.
+bench: install control-plane
+	$(PY) -m benchmarks.scale --n 100 1000 3000 --interval 20 --json benchmarks/scale-latest.json
+	$(PY) benchmarks/run_observation.py 10 100 1000
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
