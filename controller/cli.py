@@ -86,11 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``) and run the chosen subcommand; returns the exit code."""
     args = _parser().parse_args(argv)
     if args.command == "run":
-        from controller.operator.config import ConfigError, ControllerConfig
-
         try:
+            # Importing the settings module reads the environment (its CONFIG): a bad value raises here.
+            from controller.operator.config import ControllerConfig
+
             ControllerConfig.from_env()
-        except ConfigError as err:
+        except ValueError as err:  # ConfigError
             print(f"dbjobs run: {err}", file=sys.stderr)
             return 2
         from controller.handlers import run_operator

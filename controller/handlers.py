@@ -171,7 +171,7 @@ def _abandon_in_flight(io: ThreadPoolExecutor, loop: asyncio.AbstractEventLoop) 
     busy = [t for t in threading.enumerate() if t.name.startswith("dbjobs-io") and t.is_alive()]
     loop.close()
     if busy:
-        log.info(f"dbjobs stopped; abandoning {len(busy)} blocking call(s) still in flight")
+        log.info(f"dbjobs stopped; not waiting for its {len(busy)} worker thread(s) (calls in flight are abandoned)")
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

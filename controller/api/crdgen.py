@@ -41,6 +41,8 @@ WORKSPACE_FILE = f"{GROUP}_{WORKSPACE_PLURAL}.yaml"
 
 
 def _refine_field(path: str, cls: type, name: str, schema: Schema) -> Schema:
+    if (cls, name) in rules.JOB_ID_FIELDS:
+        return rules.job_id_schema(rules.JOB_ID_FIELDS[(cls, name)], schema)
     extra = {**rules.PATH_LIMITS.get(path, {}), **rules.CLASS_FIELD_LIMITS.get((cls, name), {})}
     key = rules.LIST_MAP_KEYS.get(path)
     if key is not None:

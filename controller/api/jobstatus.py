@@ -8,11 +8,13 @@ Shape (camelCase; every key optional, a merge patch deletes a key by writing nul
      lastRun: {runId, lifeCycleState, resultState?, stateMessage, startTime, endTime?, durationSeconds,
                runPageUrl, trigger},
      runs:    {window, succeeded, failed, consecutiveFailures, lastSuccessTime?, successRate?},
-     runNow:  {value, runId, triggeredTime, parameters?, history: [{value, runId, triggeredTime}], rejected?}}
+     runNow:  {value, runId, triggeredTime, parameters?, history: [{value, runId, triggeredTime}], rejected?},
+     references: [{field, name, jobId?}], dependsOn}
 
 Sources of each part: ``drift`` from ``controller.reconcile.report.drift_status``; ``lastRun`` and ``runs`` from
 ``controller.reconcile.health.last_run`` / ``window_stats``; ``runNow`` from ``controller.operator.runnow``. Those
-four are :class:`~controller.api.meta.OpenModel`: a key their writers add is kept, never pruned.
+four are :class:`~controller.api.meta.OpenModel`: a key their writers add is kept, never pruned. ``references`` and
+``dependsOn`` from ``controller.reconcile.references`` (references to other DatabricksJobs in ``spec.settings``).
 """
 
 from __future__ import annotations
@@ -138,6 +140,20 @@ class RunNowStatus(OpenModel):
     )
 
 
+class ReferenceEntry(ApiModel):
+    """One entry of ``status.references``: ``{field, name, jobId?}``."""
+
+    field: str = Field(
+        description="The field of spec.settings holding the reference, e.g. tasks[0].run_job_task.job_id."
+    )
+    name: str = Field(description="The DatabricksJob it names, in this namespace.")
+    job_id: int | None = Field(
+        default=None,
+        alias="jobId",
+        description="The job id it was last resolved to and applied with; absent while it cannot be resolved.",
+    )
+
+
 class DatabricksJobStatus(ApiModel):
     """``DatabricksJob.status`` (see the module docstring for the shape and who writes each part)."""
 
@@ -160,4 +176,16 @@ class DatabricksJobStatus(ApiModel):
     runs: RunsSummary | None = Field(default=None, description="Summary of recent runs over the observation window.")
     run_now: RunNowStatus | None = Field(
         default=None, alias="runNow", description="Runs started through the dbjobs.io/run-now annotation."
+    )
+    references: list[Annotated[ReferenceEntry, Field(description="A reference and the job id it resolved to.")]] = (
+        Field(
+            default_factory=list,
+            description="The references of spec.settings to other DatabricksJobs (${resources.jobs.<name>.id}) "
+            "and the job ids they were resolved to.",
+        )
+    )
+    depends_on: str | None = Field(
+        default=None,
+        alias="dependsOn",
+        description="The DatabricksJobs spec.settings references, comma-separated (the Depends On column).",
     )

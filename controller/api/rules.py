@@ -16,6 +16,8 @@ from typing import Any
 
 from databricks.sdk.service import jobs
 
+from controller.api.jobrefs import REFERENCE_PATTERN, STRING_ID_PATTERN
+
 Schema = dict[str, Any]
 
 KEY_PATTERN = r"^[\w\-]+$"
@@ -73,6 +75,35 @@ CLASS_FIELD_LIMITS: dict[tuple[type, str], Schema] = {
 # Webhook destinations: at most 3 per event (OpenAPI).
 for _field in jobs.WebhookNotifications.__dataclass_fields__:
     CLASS_FIELD_LIMITS[(jobs.WebhookNotifications, _field)] = {"maxItems": 3}
+
+
+#: The fields that take another job's id: ``(SDK class, field) -> the API takes an integer there``. Besides an id,
+#: dbjobs admits a reference ``${resources.jobs.<DatabricksJob name>.id}`` (controller/api/jobrefs.py), resolved by
+#: the controller; ``spec.settings`` keeps the Jobs API's fields, only these values may be a reference too.
+JOB_ID_FIELDS: dict[tuple[type, str], bool] = {
+    (jobs.RunJobTask, "job_id"): True,
+    (jobs.JobCompletionTriggerConfigurationMonitoredJob, "job_id"): False,
+}
+_REFERENCE_DOC = (
+    " With dbjobs, also `${resources.jobs.<name>.id}`: the job of the DatabricksJob `<name>` in this namespace and "
+    "workspace (the bundle syntax), resolved by the controller to that DatabricksJob's status.jobId; the job waits "
+    "with Synced=False reason ReferenceNotReady until it has one."
+)
+
+
+def job_id_schema(numeric: bool, schema: Schema) -> Schema:
+    """The schema of a job-id field (see :data:`JOB_ID_FIELDS`): an integer or a reference where the API takes an
+    integer (``x-kubernetes-int-or-string`` with a pattern for the string), digits or a reference where it takes
+    a string."""
+    description = str(schema.get("description", "")) + _REFERENCE_DOC
+    if not numeric:
+        return {**schema, "pattern": STRING_ID_PATTERN, "description": description}
+    return {
+        "x-kubernetes-int-or-string": True,
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "pattern": REFERENCE_PATTERN,
+        "description": description,
+    }
 
 
 def task_type_fields() -> list[str]:

@@ -16,6 +16,10 @@
   (the CRD requires it; :data:`NAME_REQUIRED`): ``settings: {}`` or ``name: null`` is nearly always a YAML
   slip, and a job called ``Untitled`` cannot be told from others in the workspace. A job without tasks is
   accepted, as Databricks accepts it.
+* A job-id field (``run_job_task.job_id``, a job-completion trigger's ``job_id``) holding a string that is neither
+  an id nor a reference ``${resources.jobs.<DatabricksJob name>.id}`` (:mod:`controller.api.jobrefs`): the CRD's
+  pattern says the same; whether a reference resolves (and forms no cycle) needs the other DatabricksJobs and is
+  judged at reconcile time (:mod:`controller.reconcile.references`).
 
 A finding is a string ``"<path>: <problem>"`` with the path under ``spec.settings``.
 """
@@ -29,6 +33,7 @@ from typing import Any
 
 from quartz_cron_checker import validate_cron_string
 
+from controller.api.jobrefs import syntax_problems
 from controller.api.refusals import refusals
 
 #: The message for a settings without a name (see the module doc); the CRD says the same at admission.
@@ -81,7 +86,7 @@ def dependency_problems(settings: Mapping[str, Any]) -> list[str]:
 def validate_settings(settings: Mapping[str, Any]) -> list[str]:
     """Every problem in ``settings`` (a JobSettings dict) that admission could not refuse; [] when valid.
 
-    Order: the name, dangling or self dependencies, the refusal rules (cycles last), the schedule.
+    Order: the name, dangling or self dependencies, the refusal rules (cycles last), the schedule, job ids.
     """
     name = settings.get("name")
     found: list[str] = [] if isinstance(name, str) and name.strip() else [NAME_REQUIRED]
@@ -91,4 +96,4 @@ def validate_settings(settings: Mapping[str, Any]) -> list[str]:
     if isinstance(schedule, Mapping):
         for field, message in check_schedule(schedule.get("quartz_cron_expression"), schedule.get("timezone_id")):
             found.append(f"schedule.{field}: {message}")
-    return found
+    return found + syntax_problems(settings)

@@ -3,7 +3,8 @@ per-workspace observer's view of it.
 
 ``spec``::
 
-    {host, tokenSecretRef: {name, key?}, requestBudget?: {requestsPerSecond?, burst?}}
+    {host, tokenSecretRef?: {name, key?} | auth?: {pat | oauthM2M | workloadIdentity} (controller.api.auth),
+     requestBudget?: {requestsPerSecond?, burst?}, deletionGuard?: {...}}
 
 ``status`` (written by the controller's per-workspace observer, once per cycle)::
 
@@ -19,8 +20,10 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
+from controller.api.auth import SPEC_AUTH_RULE, WorkspaceAuth, auth_of
+from controller.api.auth import SecretKeyRef as SecretKeyRef
 from controller.api.meta import CONDITIONS_LIST, ApiModel, Condition
 
 #: The one condition type of a workspace.
@@ -38,13 +41,7 @@ class WorkspaceReason(StrEnum):
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_NOT_ALLOWED = "SecretNotAllowed"
     HOST_NOT_ALLOWED = "HostNotAllowed"
-
-
-class SecretKeyRef(ApiModel):
-    """``spec.tokenSecretRef``: ``{name, key?}`` of a ``Secret`` in the same namespace (``SecretKeySelector``)."""
-
-    name: str = Field(min_length=1, description="Secret name.")
-    key: str = Field(default="token", description="Key in the Secret (default: token).")
+    IDENTITY_NOT_ALLOWED = "IdentityNotAllowed"
 
 
 class RequestBudget(ApiModel):
@@ -64,12 +61,44 @@ class RequestBudget(ApiModel):
     )
 
 
+class DeletionGuard(ApiModel):
+    """``spec.deletionGuard``: how many job deletions, and how many vanished jobs, the controller acts on before
+    a person confirms (a bad merge, a wrong Argo CD prune, a wiped workspace or a token of another workspace)."""
+
+    max_deletions: int = Field(
+        default=10,
+        ge=0,
+        alias="maxDeletions",
+        description="Databricks jobs deleted in windowSeconds before further deletions are held until a person "
+        "confirms (annotation dbjobs.io/confirm-deletions on this workspace). 0: every deletion waits. Default 10.",
+    )
+    window_seconds: int = Field(
+        default=600, ge=1, alias="windowSeconds", description="The window of maxDeletions, in seconds. Default 600."
+    )
+    max_vanished_share: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        alias="maxVanishedShare",
+        description="When more than this share of the workspace's known jobs (and at least minVanished) vanish in "
+        "one cycle, none is re-created until a person confirms (annotation dbjobs.io/confirm-recreation). 0.2.",
+    )
+    min_vanished: int = Field(
+        default=5,
+        ge=1,
+        alias="minVanished",
+        description="Vanished jobs below this count are re-created without confirmation. Default 5.",
+    )
+
+
 class DatabricksWorkspaceSpec(ApiModel):
-    """``DatabricksWorkspace.spec``: where the workspace is, how to authenticate (PAT), how fast to call it."""
+    """``DatabricksWorkspace.spec``: where the workspace is, how to authenticate (:mod:`controller.api.auth`), how
+    fast to call it."""
 
     model_config = ConfigDict(
         json_schema_extra={
-            "description": "Where the workspace is, how dbjobs authenticates to it and how fast it may call it."
+            "description": "Where the workspace is, how dbjobs authenticates to it and how fast it may call it.",
+            "x-kubernetes-validations": [SPEC_AUTH_RULE],  # auth (issue 11 item 2)
         }
     )
 
@@ -89,11 +118,26 @@ class DatabricksWorkspaceSpec(ApiModel):
             ]
         },
     )
-    token_secret_ref: SecretKeyRef = Field(
+    # -- auth (issue 11 item 2): tokenSecretRef is the older spelling of auth.pat; exactly one of the two ------
+    token_secret_ref: SecretKeyRef | None = Field(
+        default=None,
         alias="tokenSecretRef",
-        description="A Secret in the same namespace holding a personal access token. The Secret must opt in with "
-        'the label dbjobs.io/credentials: "true" (or be of type dbjobs.io/databricks-credentials): the controller '
-        "never reads another Secret, so a workspace cannot make it send an unrelated Secret anywhere.",
+        description="A Secret in the same namespace holding a personal access token (the same as auth.pat; set "
+        'this or auth). The Secret must opt in with the label dbjobs.io/credentials: "true" (or be of type '
+        "dbjobs.io/databricks-credentials): the controller never reads another Secret, so a workspace cannot make "
+        "it send an unrelated Secret anywhere.",
+    )
+    auth: WorkspaceAuth | None = Field(
+        default=None,
+        description="How dbjobs authenticates: a personal access token (pat), a service principal's OAuth secret "
+        "(oauthM2M) or no secret at all (workloadIdentity). Set this or tokenSecretRef.",
+    )
+    deletion_guard: DeletionGuard = Field(
+        default_factory=DeletionGuard,
+        alias="deletionGuard",
+        description="Mass deletion and mass re-creation guard: deletions over the budget and re-creation after many "
+        "jobs vanished at once wait for a person's confirmation. Default: 10 deletions in 10 minutes; 20 % (at least "
+        "5) of the known jobs vanished in one cycle.",
     )
     request_budget: RequestBudget = Field(
         default_factory=RequestBudget,
@@ -102,16 +146,31 @@ class DatabricksWorkspaceSpec(ApiModel):
         "shared by all its jobs. Default 10 requests per second, bursts of 20.",
     )
 
+    @model_validator(mode="after")
+    def _one_auth(self) -> DatabricksWorkspaceSpec:
+        auth_of(self.token_secret_ref, self.auth)  # tokenSecretRef or auth, exactly one (the CRD's CEL rule too)
+        return self
+
+    @property
+    def effective_auth(self) -> WorkspaceAuth:
+        """``auth``, or ``tokenSecretRef`` read as ``auth.pat``."""
+        return auth_of(self.token_secret_ref, self.auth)
+
 
 class WorkspaceCondition(Condition):
     """A condition of a ``DatabricksWorkspace``: ``type`` Reachable, ``reason`` a :class:`WorkspaceReason`."""
 
-    type: str = Field(max_length=316, description="Reachable.")
+    type: str = Field(
+        max_length=316,
+        description="Reachable (the last observer cycle read the workspace), DeletionHeld (deletions wait for "
+        "confirmation) or JobsVanished (re-creation waits for confirmation).",
+    )
     reason: str = Field(
         min_length=1,
         max_length=1024,
-        description="Reachable when True; Unreachable, Unauthorized, RateLimited, ApiError or SecretNotFound "
-        "when False.",
+        description="Reachable: Reachable when True; Unreachable, Unauthorized, RateLimited, ApiError, "
+        "SecretNotFound, SecretNotAllowed or HostNotAllowed when False. DeletionHeld: DeletionBudgetExceeded. "
+        "JobsVanished: JobsVanished.",
     )
 
 
@@ -119,7 +178,7 @@ class WorkspaceJobs(ApiModel):
     """``status.jobs``: ``{listed, owned, resources}``, counts of the last cycle."""
 
     listed: int = Field(default=0, ge=0, description="Jobs in the workspace (the last complete list).")
-    owned: int = Field(default=0, ge=0, description="Jobs carrying dbjobs' owner tag (dbjobs-uid).")
+    owned: int = Field(default=0, ge=0, description="Jobs carrying dbjobs' owner tag (dbjobs-owner).")
     resources: int = Field(default=0, ge=0, description="DatabricksJobs using this workspace.")
 
 
@@ -141,6 +200,40 @@ class Throttled(ApiModel):
     count: int = Field(default=0, ge=0, description="429 (Too Many Requests) answers in the window.")
     window_seconds: int | None = Field(
         default=None, ge=0, alias="windowSeconds", description="How many seconds back count reaches."
+    )
+
+
+class HeldJob(ApiModel):
+    """One held deletion or vanished job: ``{namespace, name, jobId}``."""
+
+    namespace: str = Field(description="Namespace of the DatabricksJob.")
+    name: str = Field(description="Name of the DatabricksJob.")
+    job_id: int | None = Field(default=None, alias="jobId", description="The Databricks job.")
+
+
+class GuardStatus(ApiModel):
+    """``status.guard``: what the deletion guard holds and what a person confirmed."""
+
+    deletions_in_window: int = Field(
+        default=0, ge=0, alias="deletionsInWindow", description="Jobs deleted in the current window."
+    )
+    recent_deletions: list[dt.datetime] = Field(
+        default_factory=list,
+        alias="recentDeletions",
+        description="When those deletions happened (kept across restarts).",
+    )
+    held_deletions: list[HeldJob] = Field(
+        default_factory=list, alias="heldDeletions", description="Deletions waiting for confirmation (first 100)."
+    )
+    held_count: int = Field(default=0, ge=0, alias="heldCount", description="How many deletions are held.")
+    vanished: list[HeldJob] = Field(
+        default_factory=list, description="Jobs that vanished and wait for confirmation before re-creation (first 100)."
+    )
+    confirmed_deletions: str | None = Field(
+        default=None, alias="confirmedDeletions", description="The dbjobs.io/confirm-deletions value last acted on."
+    )
+    confirmed_recreation: str | None = Field(
+        default=None, alias="confirmedRecreation", description="The dbjobs.io/confirm-recreation value last acted on."
     )
 
 
@@ -167,4 +260,7 @@ class DatabricksWorkspaceStatus(ApiModel):
     )
     throttled: Throttled | None = Field(
         default=None, description="Throttling by Databricks (429 answers) in the recent window."
+    )
+    guard: GuardStatus | None = Field(
+        default=None, description="The mass deletion and re-creation guard: what it holds, what was confirmed."
     )

@@ -1,7 +1,10 @@
-"""The request budget of one Databricks workspace host, shared by its observer and every reconcile.
+"""The request budget of Databricks calls.
 
-* a token bucket (``rate`` requests per second sustained, ``burst`` at once) that every logical call
-  acquires before it is sent (aiolimiter's leaky bucket: ``AsyncLimiter(burst, burst / rate)``);
+* :class:`TokenBucket`, one per connection (a Databricks identity: host + credential, shared by the observer
+  and every reconcile of the DatabricksWorkspaces that use it): ``rate`` requests per second sustained,
+  ``burst`` at once, acquired by every logical call before it is sent (aiolimiter's leaky bucket:
+  ``AsyncLimiter(burst, burst / rate)``);
+* :class:`RequestBudget`, one per host (the real throttle is the workspace's), holding
 * a workspace-wide pause: a 429 or 503 answer with ``Retry-After`` holds *every* request to the host until
   then (including the SDK's own retries, which pass through :mod:`controller.databricks.http`), instead of
   each request waiting out its own;
@@ -88,19 +91,27 @@ class FairGate:
         self._free += 1
 
 
-class RequestBudget:
-    """See the module docstring. ``clock`` (seconds, monotonic) is injectable for tests."""
+class TokenBucket:
+    """``rate`` requests per second sustained, ``burst`` at once (see the module docstring)."""
 
-    def __init__(
-        self,
-        rate: float = DEFAULT_RATE,
-        burst: int = DEFAULT_BURST,
-        *,
-        create_slots: int = 4,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST) -> None:
         self.rate, self.burst = rate, burst
         self._limiter = AsyncLimiter(burst, burst / rate)
+
+    def configure(self, rate: float, burst: int) -> None:
+        """Change the bucket (``DatabricksWorkspace.spec.requestBudget`` edited)."""
+        if (rate, burst) != (self.rate, self.burst):
+            self.rate, self.burst = rate, burst
+            self._limiter = AsyncLimiter(burst, burst / rate)
+
+    async def acquire(self) -> None:
+        await self._limiter.acquire()
+
+
+class RequestBudget:
+    """The per-host part (see the module docstring). ``clock`` (seconds, monotonic) is injectable for tests."""
+
+    def __init__(self, *, create_slots: int = 4, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._paused_until = 0.0
@@ -108,12 +119,6 @@ class RequestBudget:
         self._create_strikes = 0
         self._throttled: deque[float] = deque()
         self.creations = FairGate(create_slots)
-
-    def configure(self, rate: float, burst: int) -> None:
-        """Change the bucket (``DatabricksWorkspace.spec.requestBudget`` edited); pauses are kept."""
-        if (rate, burst) != (self.rate, self.burst):
-            self.rate, self.burst = rate, burst
-            self._limiter = AsyncLimiter(burst, burst / rate)
 
     # -- pauses (thread-safe) -------------------------------------------------------------------------
     def pause(self, seconds: float) -> None:
@@ -147,11 +152,12 @@ class RequestBudget:
             time.sleep(min(left, 1.0))
 
     # -- acquiring ------------------------------------------------------------------------------------
-    async def acquire(self) -> None:
-        """Wait out any pause, then take one token."""
+    async def acquire(self, bucket: TokenBucket | None = None) -> None:
+        """Wait out any pause of the host, then take one token of ``bucket``."""
         while (left := self.paused_for()) > 0:
             await asyncio.sleep(min(left, 1.0))
-        await self._limiter.acquire()
+        if bucket is not None:
+            await bucket.acquire()
 
     def creations_paused_for(self) -> float:
         with self._lock:
@@ -173,10 +179,9 @@ class RequestBudget:
 
     @asynccontextmanager
     async def creating(self, namespace: str) -> AsyncIterator[None]:
-        """``async with budget.creating(ns):`` around one ``jobs/create``: a fair slot, no creation pause,
-        one token."""
+        """``async with budget.creating(ns):`` around one ``jobs/create`` (made with a budgeted call): a fair
+        slot among the namespaces creating on this host, and no creation pause."""
         async with self.creations.hold(namespace):
             while (left := self.creations_paused_for()) > 0:
                 await asyncio.sleep(min(left, 1.0))
-            await self.acquire()
             yield

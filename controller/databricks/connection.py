@@ -1,6 +1,8 @@
 """Calls to one Databricks workspace: isolated, budgeted, and classified at this edge.
 
-A :class:`WorkspaceConnection` is one (host, token) pair. It owns
+A :class:`WorkspaceConnection` is one (host, credential) pair (:class:`~controller.databricks.auth.Auth`: a
+personal access token, an OAuth client secret or a federated token file; the SDK runs the OAuth flows and
+refreshes their tokens). It owns
 
 * a bounded thread pool of its own (``threads``), so a workspace that never answers holds only its own
   threads and never delays another tenant's calls (databricks-sdk is blocking: ``requests``);
@@ -24,7 +26,8 @@ from typing import TypeVar
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.config import Config
 
-from controller.databricks.budget import RequestBudget
+from controller.databricks.auth import PAT, Auth, CredentialRefused
+from controller.databricks.budget import RequestBudget, TokenBucket
 from controller.databricks.calls import instrument
 from controller.databricks.errors import API_ERRORS, DatabricksFailure, ErrorKind, classify, describe
 
@@ -57,26 +60,30 @@ class WorkspaceConnection:
     """See the module docstring. ``loop`` is the operator's event loop (for :meth:`gate`)."""
 
     def __init__(
-        self, host: str, token: str, *, threads: int = THREADS, retry_timeout_s: float = RETRY_TIMEOUT_SECONDS
+        self, host: str, auth: Auth | str, *, threads: int = THREADS, retry_timeout_s: float = RETRY_TIMEOUT_SECONDS
     ) -> None:
         self.host = host.rstrip("/")
-        self.token = token
+        self.auth = Auth.pat(auth) if isinstance(auth, str) else auth  # a str is a personal access token
         self.retry_timeout_s = retry_timeout_s
         self.budget = budget_for(self.host)
+        #: This identity's token bucket (the observation sets it to the most generous of its workspaces').
+        self.bucket = TokenBucket()
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"dbjobs-io-{workspace_label(host)}")
         self._client: WorkspaceClient | None = None
         self._client_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def client(self) -> WorkspaceClient:
-        """The SDK client (blocking: call from the pool). ``auth_type="pat"`` keeps stray ``DATABRICKS_*``
-        variables from adding a second auth method."""
+        """The SDK client (blocking: call from the pool). An explicit credentials strategy keeps stray
+        ``DATABRICKS_*`` variables from adding a second auth method; ``debug_headers=False`` keeps the
+        ``Authorization`` header out of the SDK's debug log whatever ``DATABRICKS_DEBUG_HEADERS`` says."""
         with self._client_lock:
             if self._client is None:
                 config = Config(
                     host=self.host,
-                    token=self.token,
-                    auth_type="pat",
+                    **self.auth.config_kwargs(self.host),
+                    credentials_strategy=self.auth.strategy(),
+                    debug_headers=False,
                     retry_timeout_seconds=max(1, round(self.retry_timeout_s)),
                     http_timeout_seconds=HTTP_TIMEOUT_SECONDS,
                     product="dbjobs-controller",
@@ -87,7 +94,7 @@ class WorkspaceConnection:
 
     async def call(self, fn: Callable[[WorkspaceClient], T]) -> T:
         """One budgeted call: a token, then ``fn(client)`` in the pool. Raises ``DatabricksFailure``."""
-        await self.budget.acquire()
+        await self.budget.acquire(self.bucket)
         return await self.run(fn)
 
     async def run(self, fn: Callable[[WorkspaceClient], T]) -> T:
@@ -99,17 +106,41 @@ class WorkspaceConnection:
         try:
             client = self.client()
         except (ValueError, *API_ERRORS) as err:  # type: ignore[misc]  # the SDK refusing the host, or its probe failing
+            if isinstance(err, ValueError) and " auth: " in str(err):
+                # "<auth type> auth: …": the credential cannot be used (e.g. no federated token file), not transient
+                raise DatabricksFailure(ErrorKind.UNAUTHORIZED, f"{self.host}: {_innermost(err)}") from err
             raise DatabricksFailure(ErrorKind.TRANSIENT, describe(err, self.host)) from err
         try:
             return fn(client)
+        except CredentialRefused as err:  # the token endpoint refused the client secret or the federated token
+            self._forget_token()
+            raise DatabricksFailure(ErrorKind.UNAUTHORIZED, f"{self.host}: {err}") from err
         except API_ERRORS as err:
-            raise DatabricksFailure(classify(err), describe(err, self.host)) from err
+            kind = classify(err)
+            if kind is ErrorKind.UNAUTHORIZED:
+                self._forget_token()
+            raise DatabricksFailure(kind, describe(err, self.host)) from err
+
+    def _forget_token(self) -> None:
+        """Databricks refused us: an OAuth access token (revoked, or expired early) is not used again — the next
+        call builds a new client, which gets a new token. A personal access token has nothing to renew."""
+        if self.auth.kind != PAT:
+            with self._client_lock:
+                self._client = None
 
     def gate(self) -> None:
         """From a pool thread: block until the budget grants one token (for calls that page in a loop)."""
         assert self._loop is not None, "gate() is for functions started by run()"
-        asyncio.run_coroutine_threadsafe(self.budget.acquire(), self._loop).result()
+        asyncio.run_coroutine_threadsafe(self.budget.acquire(self.bucket), self._loop).result()
 
     def close(self) -> None:
         """Stop taking work; calls in flight are abandoned (their threads end with the request)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _innermost(err: BaseException) -> str:
+    """The first line of the innermost cause of ``err`` (the SDK wraps its reason in two more ``ValueError``)."""
+    while err.__cause__ is not None and err.__cause__ is not err:
+        err = err.__cause__
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:300]

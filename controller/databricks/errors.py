@@ -15,6 +15,8 @@ from databricks.sdk.errors.base import DatabricksError
 
 _JOB_MISSING = re.compile(r"Job .* does not exist")
 _RATE_LIMIT = re.compile(r"rate limit|jobs created in past", re.IGNORECASE)
+#: The SDK appends its configuration to messages (``Config: host=…, token=***, auth_type=…``): noise here.
+_SDK_CONFIG = re.compile(r"\.? ?Config: host=.*$", re.MULTILINE)
 
 
 #: Exceptions that mean "the call to Databricks failed" (classified above); anything else raised by a call
@@ -40,7 +42,8 @@ class DatabricksFailure(Exception):
 def describe(err: BaseException, host: str) -> str:
     """One line a person can act on: what failed at ``host`` and the root cause (the innermost exception
     the SDK or ``requests`` chained), e.g. ``https://dbc-1.cloud.databricks.com: cannot connect
-    (ConnectTimeout: …) after retrying: Timed out after 0:00:30``. At most 500 characters."""
+    (ConnectTimeout: …) (after retrying: Timed out after 0:00:30)``; a host that accepted the connection and
+    never answered says ``no answer``. The SDK's ``Config: host=…`` tail is cut. At most 500 characters."""
     chain: list[BaseException] = []
     current: BaseException | None = err
     while current is not None and current not in chain and len(chain) < 8:
@@ -48,9 +51,11 @@ def describe(err: BaseException, host: str) -> str:
         current = current.__cause__ or current.__context__
     root = chain[-1]
     what = _first_line(root)
-    if any(
-        isinstance(e, requests.ConnectionError | requests.Timeout | ConnectionError | TimeoutError) for e in chain[1:]
-    ) or (isinstance(root, requests.ConnectionError | requests.Timeout | ConnectionError)):
+    if any(isinstance(e, requests.ReadTimeout) for e in chain):
+        what = f"no answer in time ({type(root).__name__}: {what})"
+    elif any(isinstance(e, requests.ConnectionError | requests.Timeout | ConnectionError) for e in chain) or (
+        isinstance(root, TimeoutError) and len(chain) > 1
+    ):
         what = f"cannot connect ({type(root).__name__}: {what})"
     elif isinstance(root, DatabricksError):
         code = getattr(root, "error_code", None) or type(root).__name__
@@ -61,7 +66,7 @@ def describe(err: BaseException, host: str) -> str:
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
+    text = _SDK_CONFIG.sub("", str(err)).strip()
     return text.splitlines()[0] if text else type(err).__name__
 
 

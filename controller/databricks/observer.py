@@ -118,8 +118,10 @@ class WorkspaceObserver:
         """One whole cycle (blocking). Raises the SDK's or ``requests``' error when a call fails; the index
         and runs of the previous cycle stay."""
         began = time.monotonic()
+        wanted = set(wanted)
         index, calls = list_jobs(client, gate, wanted)
-        stats = self.runs.refresh(client, sorted(index.jobs), force=True, gate=gate)
+        # Run history only for the jobs our resources use (not every owner-tagged job: other shards', tenants').
+        stats = self.runs.refresh(client, sorted(wanted & set(index.jobs)), force=True, gate=gate)
         self.index = index
         self.cycles += 1
         return CycleReport(calls + (stats.total if stats else 0), time.monotonic() - began, index.total)

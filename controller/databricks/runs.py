@@ -65,6 +65,12 @@ class RunObserver:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _gate: Callable[[], None] | None = None
     last_cycle: CycleStats = field(default_factory=CycleStats)
+    #: Per-job history lookups one cycle may make (the rest wait for the next cycle): a start or a failover
+    #: must not spend its first minutes on one call per job while changes from Git wait.
+    per_job_limit: int = 20
+    #: Jobs created by us since the last refresh: they have no history to look up (added without the lock,
+    #: which a reader on the event loop must never wait for).
+    created: set[int] = field(default_factory=set)
     #: What readers see: published whole at the end of a refresh (never under the lock), so a reader on the
     #: event loop can never wait for a refresh that itself waits for the event loop (the request budget).
     _published: tuple[dict[int, list[Run]], frozenset[int]] = field(default_factory=lambda: ({}, frozenset()))
@@ -103,8 +109,10 @@ class RunObserver:
                 self._max_start = max([*starts, self._max_start or 0])
             elif self._max_start is None:
                 self._max_start = since
+            self._complete |= self.created
+            self.created = set()
             for job_id in job_ids:
-                if job_id not in self._complete:
+                if job_id not in self._complete and stats.per_job < self.per_job_limit:
                     # The batch cannot say whether this job ran before the lookback: ask once.
                     for run in self._pages(client, {"job_id": str(job_id), "limit": str(self.window)}, stats, 1):
                         self._add(run)

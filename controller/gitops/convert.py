@@ -8,11 +8,12 @@ manifest per job (shape in :mod:`controller.gitops.manifest`) whose ``spec.setti
 
 What is changed on the way: response-only fields and the output-only ``format`` are dropped silently;
 dbx-only and bundle-only keys (``deployment_config``, ``lifecycle``) are dropped with a warning; bundle
-references the bundle determines are resolved and the rest reported; a job without a name gets the manifest's
-name. What is refused (no manifest is written, exit 1): a job the Jobs API would refuse, by the rules of
-:mod:`controller.api.refusals` (each with its public source; see docs/gitops.md). What is kept but reported:
-other fields the Jobs API does not define (the CRD admission refuses them), dangling keys, ``{{…}}`` tokens
-Databricks does not substitute.
+references the bundle determines are resolved and the rest reported, except ``${resources.jobs.<key>.id}`` where
+the Jobs API takes a job id, which becomes a reference to the DatabricksJob made of job ``<key>``
+(:mod:`controller.gitops.joblinks`); a job without a name gets the manifest's name. What is refused (no manifest
+is written, exit 1): a job the Jobs API would refuse, by the rules of :mod:`controller.api.refusals` (each with
+its public source; see docs/gitops.md). What is kept but reported: other fields the Jobs API does not define (the
+CRD admission refuses them), dangling keys, ``{{…}}`` tokens Databricks does not substitute.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.api.jobrefs import job_id_fields
 from controller.api.refusals import refusals
 from controller.gitops.bundle import BundleOptions
 from controller.gitops.checks import dynamic_reference_problems, local_path_problems, reference_problems
 from controller.gitops.conversion import ConversionError, Finding, JobSource, join_path
+from controller.gitops.joblinks import is_deploy_only_warning, link_jobs
 from controller.gitops.manifest import build_manifest, dns_name, unique_name
 from controller.gitops.sources import read_jobs
 
@@ -110,9 +113,12 @@ def convert_file(
     taken = taken_names if taken_names is not None else set()
     result = ConversionResult()
     findings = list(file_findings)
-    for job in jobs:
-        settings = {k: v for k, v in job.settings.items() if k not in OUTPUT_ONLY}
-        name = unique_name(_base_name(job, path.stem), taken)
+    names = [unique_name(_base_name(job, path.stem), taken) for job in jobs]  # first: references name them
+    by_key = {job.key: name for job, name in zip(jobs, names, strict=True) if job.key is not None}
+    made: list[tuple[JobSource, dict[str, Any]]] = []
+    refused_names: set[str] = set()
+    for job, name in zip(jobs, names, strict=True):
+        settings, findings = _linked(job, by_key, findings)
         if not isinstance(settings.get("name"), str) or not settings["name"].strip():
             settings["name"] = name
             findings.append((job.origin, f"no name: named {name!r} (dbjobs requires one)"))
@@ -127,6 +133,7 @@ def convert_file(
             result.refused_jobs.append(settings)
             findings = [f for f in findings if f[0] not in {p for p, _ in refused}]
             taken.discard(name)
+            refused_names.add(name)
             continue
         findings += job_findings
         manifest = build_manifest(
@@ -134,5 +141,28 @@ def convert_file(
         )
         manifest["metadata"]["annotations"].update(job.annotations)
         result.manifests.append(manifest)
-    result.warnings = [_line(path.name, f) for f in findings]
+        made.append((job, settings))
+    result.warnings = [_line(path.name, f) for f in findings + _references_to_refused(made, refused_names)]
     return result
+
+
+def _linked(job: JobSource, by_key: dict[str, str], findings: list[Finding]) -> tuple[dict[str, Any], list[Finding]]:
+    """The job's settings (output-only fields dropped) with ``${resources.jobs.<key>.id}`` linked to the manifests
+    made of those jobs, and ``findings`` with the deploy-only warnings of the linked fields replaced."""
+    settings, linked, said = link_jobs(
+        {k: v for k, v in job.settings.items() if k not in OUTPUT_ONLY}, job.origin, by_key
+    )
+    told = {_in_file(job, p) for p in [*linked, *(p for p, _ in said)]}
+    kept = [f for f in findings if not is_deploy_only_warning(f, told)]
+    return settings, kept + [(_in_file(job, p), m) for p, m in said]
+
+
+def _references_to_refused(made: list[tuple[JobSource, dict[str, Any]]], refused: set[str]) -> list[Finding]:
+    """A warning per reference to a job that was refused (it gets no manifest, so the reference never resolves)."""
+    found: list[Finding] = []
+    for job, settings in made:
+        for site in job_id_fields(settings):
+            if site.name in refused:
+                where = _in_file(job, join_path(job.origin, site.path) if job.origin else site.path)
+                found.append((where, f"references DatabricksJob {site.name!r}, whose job was refused: no manifest"))
+    return found

@@ -18,10 +18,15 @@ What it is compared with, most exact first: the live job in the workspace (found
 cluster (its ``spec``); the manifest at the base revision. Manifests of the base revision (or, without one,
 resources of the compared namespaces in the cluster) that the revision no longer has become ``delete`` items
 with the ``deletionPolicy`` that decides whether the job goes.
+
+References to other DatabricksJobs (``${resources.jobs.<name>.id}``) are resolved as the controller will resolve
+them (:mod:`controller.gitops.plan_refs`): each item lists the DatabricksJobs it depends on, the drift against the
+live job compares the resolved ids, and a cycle of references makes the manifest ``invalid``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -31,8 +36,10 @@ from controller.api.admission import manifest_problems
 from controller.databricks.jobs import ListedJob
 from controller.gitops.diff import as_written
 from controller.gitops.manifests import Manifest, ManifestSet
+from controller.gitops.plan_refs import Dependency, Node, dependencies, peers
 from controller.reconcile.compare import OWNER_TAG, owner_key, without_owner_tag
 from controller.reconcile.drift import DriftReport, compare
+from controller.reconcile.references import Peer
 
 EXIT_NOTHING, EXIT_CHANGES, EXIT_ERRORS = 0, 1, 2
 
@@ -52,7 +59,8 @@ class Action(StrEnum):
 class PlanItem:
     """One job: ``action``, the resource ``key`` (``namespace/name``), the ``source`` file, the job's name and
     id when known, what it was compared ``against``, the ``drift`` report, changed operator fields, the
-    ``deletion_policy`` of a delete, and ``problems`` of an invalid manifest."""
+    ``deletion_policy`` of a delete, ``problems`` of an invalid manifest, and the DatabricksJobs it references
+    (``depends_on``)."""
 
     action: Action
     key: str
@@ -64,6 +72,7 @@ class PlanItem:
     spec_changes: tuple[str, ...] = ()
     deletion_policy: str | None = None
     problems: tuple[str, ...] = ()
+    depends_on: tuple[Dependency, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,16 +151,42 @@ def _item(
     drift: DriftReport | None = None,
     spec_changes: tuple[str, ...] = (),
     problems: tuple[str, ...] = (),
+    depends_on: tuple[Dependency, ...] = (),
 ) -> PlanItem:
     name = str(manifest.settings.get("name") or "")
     report = drift or DriftReport()
-    return PlanItem(action, manifest.key, manifest.source, name, job_id, against, report, spec_changes, None, problems)
+    return PlanItem(
+        action, manifest.key, manifest.source, name, job_id, against, report, spec_changes, None, problems, depends_on
+    )
 
 
-def _desired_item(manifest: Manifest, base: ManifestSet | None, live: Live, workspace: _Workspace | None) -> PlanItem:
+@dataclass(frozen=True)
+class _Context:
+    """What every item is planned against: the base revision, the live side, the namespace after the merge."""
+
+    base: ManifestSet | None
+    live: Live
+    workspace: _Workspace | None
+    peers: Mapping[str, Mapping[str, Peer]]
+    pending: Mapping[str, str]  # key -> why a DatabricksJob of the merge has no job id the plan knows
+
+
+def _desired_item(manifest: Manifest, ctx: _Context) -> PlanItem:
     problems = manifest_problems(manifest.doc)
     if problems:
         return _item(Action.INVALID, manifest, problems=tuple(problems))
+    namespace = manifest.namespace
+    resolved, deps, ref_problems = dependencies(
+        manifest.key, manifest.spec, ctx.peers.get(namespace, {}), lambda n: ctx.pending.get(f"{namespace}/{n}", "")
+    )
+    if ref_problems:
+        return _item(Action.INVALID, manifest, problems=ref_problems)
+    item = _compared_item(manifest, resolved, ctx)
+    return dataclasses.replace(item, depends_on=deps)
+
+
+def _compared_item(manifest: Manifest, resolved: Mapping[str, Any], ctx: _Context) -> PlanItem:
+    base, live, workspace = ctx.base, ctx.live, ctx.workspace
     cluster = (live.cluster or {}).get(manifest.key)
     previous = (
         cluster.spec
@@ -166,9 +201,7 @@ def _desired_item(manifest: Manifest, base: ManifestSet | None, live: Live, work
             problem = f"spec.adopt.jobId: job {adopt_id} does not exist in the workspace (AdoptTargetMissing)"
             return _item(Action.INVALID, manifest, problems=(problem,))
         if job is not None:
-            report = as_written(
-                compare(manifest.settings, without_owner_tag(job.settings), owner=job.creator), manifest.settings
-            )
+            report = as_written(compare(resolved, without_owner_tag(job.settings), owner=job.creator), resolved)
             managed = (job.settings.get("tags") or {}).get(OWNER_TAG) is not None or cluster is not None
             action = Action.ADOPT if adopt_id is not None and not managed else Action.UPDATE
             if action is Action.UPDATE and report.in_sync and not changes:
@@ -235,7 +268,42 @@ def build_plan(
     plan = Plan(compared=compared)
     plan.errors = [f"{path}: {message}" for path, message in desired.problems]
     plan.errors += [f"(base) {path}: {message}" for path, message in (base.problems if base else [])]
-    items = [_desired_item(m, base, live, workspace) for m in desired.manifests.values()]
-    items += _delete_items(desired, base, live, workspace)
-    plan.items = sorted(items, key=lambda i: i.key)
+    deletes = _delete_items(desired, base, live, workspace)
+    nodes, pending = _after_merge(desired, base, live, workspace, {i.key for i in deletes})
+    ctx = _Context(base, live, workspace, peers(nodes), pending)
+    items = [_desired_item(m, ctx) for m in desired.manifests.values()]
+    plan.items = sorted(items + deletes, key=lambda i: i.key)
     return plan
+
+
+def _after_merge(
+    desired: ManifestSet, base: ManifestSet | None, live: Live, workspace: _Workspace | None, deleted: set[str]
+) -> tuple[dict[str, Node], dict[str, str]]:
+    """The DatabricksJobs of the namespaces after the merge, with the job ids the plan knows, and for those without
+    one, why (a job the plan creates; one the cluster has not made yet; one only the live side would know)."""
+    nodes: dict[str, Node] = {}
+    pending: dict[str, str] = {}
+    for key, obj in (live.cluster or {}).items():
+        if key not in deleted and key not in desired.manifests:
+            job_id = obj.status.get("jobId")
+            nodes[key] = Node(obj.spec, job_id if isinstance(job_id, int) else None)
+            pending[key] = _WAITS
+    for key, manifest in desired.manifests.items():
+        cluster = (live.cluster or {}).get(key)
+        job_id = (cluster.status if cluster else {}).get("jobId")
+        if not isinstance(job_id, int) and workspace is not None:
+            found = workspace.find(manifest, cluster, live.cluster_name)
+            job_id = found.job_id if found else None
+        adopt = (manifest.spec.get("adopt") or {}).get("jobId")
+        job_id = job_id if isinstance(job_id, int) else (adopt if isinstance(adopt, int) else None)
+        if cluster is not None:
+            pending[key] = _WAITS
+        elif (base is not None and key in base.manifests) or (workspace is None and live.cluster is None):
+            pending[key] = "the cluster and the workspace know its job id: give --against to see it"
+        else:
+            pending[key] = "created by this plan: the job waits for its id (ReferenceNotReady), then is set to it"
+        nodes[key] = Node(manifest.spec, job_id)
+    return nodes, pending
+
+
+_WAITS = "no job yet: the job waits for its id (ReferenceNotReady)"

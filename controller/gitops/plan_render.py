@@ -5,10 +5,13 @@ JSON shape (stable; ``null`` never written, absent instead)::
     {"compared": str, "exitCode": 0|1|2, "summary": {"create": n, "adopt": n, "update": n, "delete": n,
      "no-op": n, "invalid": n}, "errors": [str],
      "items": [{"action", "key", "source", "jobName", "jobId"?, "against"?, "deletionPolicy"?,
-                "changes": [{"path", "desired"?, "live"?}], "specChanges": [str], "problems": [str]}]}
+                "changes": [{"path", "desired"?, "live"?}], "specChanges": [str], "problems": [str],
+                "dependsOn": [{"name", "jobId"?, "note"?}]}]}
 
 In ``changes`` ``desired`` is the manifest's value and ``live`` the value it is compared with (the job in the
 workspace, the resource in the cluster, or the base revision's manifest); a side without the path has no key.
+``dependsOn`` lists the DatabricksJobs the manifest references (``${resources.jobs.<name>.id}``) with the job id each
+resolves to, or a note on why it does not yet (text and Markdown: a ``depends on:`` line under the job).
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ def _headline(item: PlanItem) -> str:
 
 
 def _details(item: PlanItem) -> list[str]:
-    lines = [f"{c.path}: {_value(c.live)} -> {_value(c.desired)}" for c in item.drift.items]
+    lines = [f"depends on: {', '.join(str(d) for d in item.depends_on)}"] if item.depends_on else []
+    lines += [f"{c.path}: {_value(c.live)} -> {_value(c.desired)}" for c in item.drift.items]
     return lines + list(item.spec_changes) + list(item.problems)
 
 
@@ -128,6 +132,9 @@ def _item_json(item: PlanItem) -> dict[str, Any]:
             entry["live"] = change.live
         changes.append(entry)
     out.update(changes=changes, specChanges=list(item.spec_changes), problems=list(item.problems))
+    out["dependsOn"] = [
+        {"name": d.name, **({"jobId": d.job_id} if d.job_id is not None else {"note": d.note})} for d in item.depends_on
+    ]
     return out
 
 

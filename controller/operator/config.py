@@ -20,9 +20,15 @@ variable                           meaning                                      
 ``DBJOBS_ALLOWED_HOSTS``           comma-separated URL patterns (``fnmatch``, scheme included)  (2)
                                    a DatabricksWorkspace host must match before any credential
                                    is read or sent
+``DBJOBS_WORKLOAD_IDENTITY_TOKEN_FILE``  the projected ServiceAccount token ``auth.workloadIdentity``   (3)
+                                   exchanges (re-read at every refresh: the kubelet rotates it)
+``DBJOBS_WORKLOAD_IDENTITY_CLIENTS``  comma-separated ``NAMESPACE=CLIENT_ID`` (``fnmatch``        empty
+                                   patterns): which namespaces' workspaces may use which
+                                   service principal through workload identity; empty = none
 =================================  =========================================================  ===========
 
 (2) The public clouds' workspace domains, https only: :data:`DEFAULT_ALLOWED_HOSTS`.
+(3) :data:`DEFAULT_WORKLOAD_IDENTITY_TOKEN_FILE`, where the chart mounts it.
 
 Leader election (several replicas, one active; :mod:`controller.operator.leader`), whole seconds:
 
@@ -51,6 +57,7 @@ Raises ``ConfigError`` (one line naming the variable) for a value that cannot be
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -70,9 +77,14 @@ DEFAULT_ALLOWED_HOSTS = (
     "https://*.gcp.databricks.com",
 )
 LOG_FORMATS = ("text", "json")
+#: Where the chart mounts the projected ServiceAccount token of workload identity (charts/dbjobs, deployment.yaml).
+DEFAULT_WORKLOAD_IDENTITY_TOKEN_FILE = "/var/run/secrets/dbjobs.io/workload-identity/token"
 #: Where Kubernetes mounts the pod's namespace with its service account token.
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+#: The shortest duration setting (seconds): below it the controller would spin.
+MIN_SECONDS = 1.0
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
@@ -108,6 +120,9 @@ class ControllerConfig:
     cluster_name: str = ""
     leader_election: LeaderElectionSettings | None = None
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
+    #: Workload identity (issue 11): the token file, and ``(namespace pattern, client id pattern)`` pairs allowed.
+    workload_identity_token_file: str = DEFAULT_WORKLOAD_IDENTITY_TOKEN_FILE
+    workload_identity_clients: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ControllerConfig:
@@ -124,6 +139,9 @@ class ControllerConfig:
         if fmt not in LOG_FORMATS:
             raise ConfigError(f"DBJOBS_LOG_FORMAT={fmt!r}: expected one of {', '.join(LOG_FORMATS)}")
         namespaces = tuple(n.strip() for n in get("DBJOBS_WATCH_NAMESPACES").split(",") if n.strip())
+        for namespace in namespaces:
+            if not _DNS_LABEL.fullmatch(namespace):
+                raise ConfigError(f"DBJOBS_WATCH_NAMESPACES: {namespace!r} is not a namespace name (RFC 1123 label)")
         return cls(
             poll_interval_s=_seconds(get, "DBJOBS_POLL_INTERVAL_SECONDS", 60.0),
             watch_namespaces=namespaces,
@@ -136,6 +154,9 @@ class ControllerConfig:
             cluster_name=get("DBJOBS_CLUSTER_NAME"),
             allowed_hosts=_patterns(get, "DBJOBS_ALLOWED_HOSTS") or DEFAULT_ALLOWED_HOSTS,
             leader_election=_leader_election(get),
+            workload_identity_token_file=get("DBJOBS_WORKLOAD_IDENTITY_TOKEN_FILE")
+            or DEFAULT_WORKLOAD_IDENTITY_TOKEN_FILE,
+            workload_identity_clients=_client_pairs(get, "DBJOBS_WORKLOAD_IDENTITY_CLIENTS"),
         )
 
 
@@ -147,8 +168,8 @@ def _seconds(get: Callable[[str], str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r}: expected a number of seconds") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r}: must be greater than 0")
+    if not math.isfinite(value) or value < MIN_SECONDS:
+        raise ConfigError(f"{name}={raw!r}: expected a finite number of seconds, at least {MIN_SECONDS:g}")
     return value
 
 
@@ -204,6 +225,19 @@ def _patterns(get: Callable[[str], str], name: str) -> tuple[str, ...]:
         if not pattern.startswith(("https://", "http://")) or "/" in pattern.split("://", 1)[1]:
             raise ConfigError(f"{name}: {pattern!r} is not a URL pattern like https://*.cloud.databricks.com")
     return patterns
+
+
+def _client_pairs(get: Callable[[str], str], name: str) -> tuple[tuple[str, str], ...]:
+    """``team-a=1111-…,team-*=2222-…`` -> ``(("team-a", "1111-…"), ("team-*", "2222-…"))``."""
+    pairs = []
+    for item in (p.strip() for p in get(name).split(",")):
+        if not item:
+            continue
+        namespace, sep, client = (x.strip() for x in item.partition("="))
+        if not sep or not namespace or not client:
+            raise ConfigError(f"{name}: {item!r} is not NAMESPACE_PATTERN=CLIENT_ID_PATTERN")
+        pairs.append((namespace, client))
+    return tuple(pairs)
 
 
 def _port(get: Callable[[str], str], name: str) -> int | None:

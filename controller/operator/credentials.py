@@ -1,6 +1,12 @@
-"""A workspace's host and token: the DatabricksWorkspace from the registry (a watch, no GET), its token Secret
-read once and cached — re-read after ``SECRET_TTL_S`` seconds, or at once when Databricks refuses the token,
+"""A workspace's host and credential: the DatabricksWorkspace from the registry (a watch, no GET), its Secret
+read once and cached — re-read after ``SECRET_TTL_S`` seconds, or at once when Databricks refuses the credential,
 so a Secret rotated in place is used without a restart and Kubernetes reads do not grow with jobs or cycles.
+
+``spec.auth`` (:mod:`controller.api.auth`) says which credential: a personal access token (``pat``, or the older
+``tokenSecretRef``), a service principal's OAuth client id and secret (``oauthM2M``), or the controller's own
+projected ServiceAccount token (``workloadIdentity``: no Secret; the platform allows it per namespace and service
+principal, ``DBJOBS_WORKLOAD_IDENTITY_CLIENTS``). What is resolved is a
+:class:`~controller.databricks.auth.Auth`, whose ``repr`` shows no secret.
 
 A job may only use a DatabricksWorkspace in its own namespace, and that workspace's Secret must be in the
 same namespace (no cross-namespace references: a tenant cannot borrow another tenant's credentials).
@@ -19,7 +25,9 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from controller.api.auth import WorkspaceAuth
 from controller.api.models import DatabricksWorkspaceSpec
+from controller.databricks.auth import OAUTH_M2M, WORKLOAD_IDENTITY, Auth
 from controller.operator.registry import Registry
 from controller.reconcile.outcome import Problem
 from controller.reconcile.reasons import Reason
@@ -55,10 +63,11 @@ def host_allowed(host: str, patterns: tuple[str, ...]) -> bool:
 
 @dataclass(frozen=True)
 class Credentials:
-    """A resolved workspace: ``host`` (URL, no trailing slash), ``token``, budget ``rate``/``burst``."""
+    """A resolved workspace: ``host`` (URL, no trailing slash), ``auth`` (the credential, :class:`Auth`), budget
+    ``rate``/``burst``. Its ``repr`` shows no secret."""
 
     host: str
-    token: str
+    auth: Auth
     rate: float | None = None
     burst: int | None = None
 
@@ -91,9 +100,10 @@ class SecretCache:
         for key in [k for k in self._cache if k[:2] == (namespace, name)]:
             del self._cache[key]
 
-    def token(self, namespace: str, name: str, key: str, workspace: str) -> str:
-        """The token in Secret ``namespace/name`` under ``key``. Raises ``CredentialError`` (SecretNotFound)
-        when the Secret or key is missing, and the client's ``ApiException`` for other API failures."""
+    def token(self, namespace: str, name: str, key: str, workspace: str, field: str = "spec.tokenSecretRef") -> str:
+        """The value in Secret ``namespace/name`` under ``key`` (``field``: where the workspace names it, for
+        messages). Raises ``CredentialError`` (SecretNotFound, SecretNotAllowed) when the Secret or key is missing
+        or the Secret did not opt in, and the client's ``ApiException`` for other API failures."""
         cached = self._cache.get((namespace, name, key))
         if cached is not None and time.monotonic() - cached[0] < self.ttl_s:
             return cached[1]
@@ -101,38 +111,52 @@ class SecretCache:
             secret = kubernetes.client.CoreV1Api().read_namespaced_secret(name, namespace)
         except ApiException as err:
             if err.status == 404:
-                msg = (
-                    f"Secret {namespace}/{name} named by DatabricksWorkspace {workspace} (spec.tokenSecretRef) "
-                    "does not exist"
-                )
+                msg = f"Secret {namespace}/{name} named by DatabricksWorkspace {workspace} ({field}) does not exist"
                 raise CredentialError(Problem(Reason.SECRET_NOT_FOUND, msg)) from err
             raise
         labels = (secret.metadata.labels or {}) if secret.metadata else {}
         if labels.get(OPT_IN_LABEL) != "true" and secret.type != OPT_IN_TYPE:
             msg = (
-                f"Secret {namespace}/{name} (DatabricksWorkspace {workspace} spec.tokenSecretRef) is not marked for "
+                f"Secret {namespace}/{name} (DatabricksWorkspace {workspace} {field}) is not marked for "
                 f"dbjobs: label it {OPT_IN_LABEL}=true (or give it type {OPT_IN_TYPE}); the controller reads no other "
                 "Secret"
             )
             raise CredentialError(Problem(Reason.SECRET_NOT_ALLOWED, msg))
         data = (secret.data or {}).get(key)
         if not data:
-            msg = f"Secret {namespace}/{name} has no key {key!r} (DatabricksWorkspace {workspace} tokenSecretRef.key)"
+            msg = f"Secret {namespace}/{name} has no key {key!r} (DatabricksWorkspace {workspace} {field})"
             raise CredentialError(Problem(Reason.SECRET_NOT_FOUND, msg))
         token = base64.b64decode(data).decode().strip()
         self._cache[(namespace, name, key)] = (time.monotonic(), token)
         return token
 
 
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """The controller's workload identity: ``token_file`` (its projected ServiceAccount token) and ``clients``,
+    the ``(namespace pattern, client id pattern)`` pairs the platform allows (``fnmatch``)."""
+
+    token_file: str = ""
+    clients: tuple[tuple[str, str], ...] = ()
+
+    def allows(self, namespace: str, client_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(namespace, n) and fnmatch.fnmatchcase(client_id, c) for n, c in self.clients)
+
+
 def resolve(
-    registry: Registry, secrets: SecretCache, namespace: str, name: str, allowed_hosts: tuple[str, ...]
+    registry: Registry,
+    secrets: SecretCache,
+    namespace: str,
+    name: str,
+    allowed_hosts: tuple[str, ...],
+    workload: WorkloadIdentity | None = None,
 ) -> Credentials:
     """Credentials of DatabricksWorkspace ``namespace/name`` (blocking: may read the Secret). The host is checked
-    against ``allowed_hosts`` before the Secret is read, so a credential never goes to a host the platform did
-    not allow.
+    against ``allowed_hosts`` before any Secret is read, so a credential never goes to a host the platform did
+    not allow; workload identity only for a service principal ``workload`` allows in this namespace.
 
-    Raises ``CredentialError`` (WorkspaceNotFound, HostNotAllowed, SecretNotFound, SecretNotAllowed) and
-    ``ApiException``."""
+    Raises ``CredentialError`` (WorkspaceNotFound, HostNotAllowed, SecretNotFound, SecretNotAllowed,
+    IdentityNotAllowed) and ``ApiException``."""
     ws = registry.workspaces.get((namespace, name))
     if ws is None:
         msg = f"DatabricksWorkspace {namespace}/{name} (spec.workspaceRef.name) does not exist"
@@ -148,12 +172,52 @@ def resolve(
             f"(allowed: {', '.join(allowed_hosts)}; the platform sets DBJOBS_ALLOWED_HOSTS, chart value allowedHosts)"
         )
         raise CredentialError(Problem(Reason.HOST_NOT_ALLOWED, msg))
-    ref = spec.token_secret_ref
-    token = secrets.token(namespace, ref.name, ref.key, name)
+    auth = _auth(spec.effective_auth, spec.token_secret_ref is not None, secrets, namespace, name, workload)
     budget: Any = spec.request_budget
     return Credentials(
         spec.host.rstrip("/"),
-        token,
+        auth,
         rate=budget.requests_per_second if budget else None,
         burst=budget.burst if budget else None,
     )
+
+
+def _auth(
+    auth: WorkspaceAuth,
+    shorthand: bool,
+    secrets: SecretCache,
+    namespace: str,
+    name: str,
+    workload: WorkloadIdentity | None,
+) -> Auth:
+    """The credential ``auth`` describes, read from its Secret (none for workload identity)."""
+    if auth.oauth_m2m is not None:
+        m2m, field = auth.oauth_m2m, "spec.auth.oauthM2M.secretRef"
+        client_id = secrets.token(namespace, m2m.secret_ref.name, m2m.client_id_key, name, field)
+        client_secret = secrets.token(namespace, m2m.secret_ref.name, m2m.client_secret_key, name, field)
+        return Auth(OAUTH_M2M, client_id=client_id, client_secret=client_secret)
+    if auth.workload_identity is not None:
+        client_id = auth.workload_identity.client_id
+        if workload is None or not workload.allows(namespace, client_id):
+            msg = (
+                f"DatabricksWorkspace {namespace}/{name}: workload identity as service principal {client_id} is not "
+                f"allowed in namespace {namespace} (the platform sets DBJOBS_WORKLOAD_IDENTITY_CLIENTS, chart value "
+                "auth.workloadIdentity.allowedClients)"
+            )
+            raise CredentialError(Problem(Reason.IDENTITY_NOT_ALLOWED, msg))
+        return Auth(WORKLOAD_IDENTITY, client_id=client_id, token_file=workload.token_file)
+    assert auth.pat is not None  # WorkspaceAuth holds exactly one
+    ref, field = auth.pat.secret_ref, "spec.tokenSecretRef" if shorthand else "spec.auth.pat.secretRef"
+    return Auth.pat(secrets.token(namespace, ref.name, ref.key, name, field))
+
+
+def secret_name(spec: dict[str, Any]) -> str | None:
+    """The name of the Secret a DatabricksWorkspace ``spec`` (as watched) reads, if any (to forget it when
+    Databricks refused the credential)."""
+    try:
+        auth = DatabricksWorkspaceSpec.model_validate(spec).effective_auth
+    except ValidationError:
+        return None
+    if auth.pat is not None:
+        return auth.pat.secret_ref.name
+    return auth.oauth_m2m.secret_ref.name if auth.oauth_m2m is not None else None

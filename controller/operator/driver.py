@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,21 +24,27 @@ from controller.databricks.errors import DatabricksFailure, ErrorKind
 from controller.databricks.observer import LiveJob
 from controller.operator import metrics, runnow
 from controller.operator.config import CONFIG
+from controller.operator.guard import Held
 from controller.operator.logs import about
 from controller.operator.problems import internal_error, problem_of
+from controller.operator.references import ReferenceIndex
 from controller.operator.registry import JobResource, Registry
 from controller.operator.runtime import WorkspaceRuntime, backoff_seconds
 from controller.operator.writer import Writer
+from controller.reconcile import guard
 from controller.reconcile.compare import owner_key
+from controller.reconcile.conditions import Condition, merge_conditions
 from controller.reconcile.decide import Observation
 from controller.reconcile.drift import DriftReport, compare, write_only_values
-from controller.reconcile.outcome import Decision, Event, Facts, Problem, Result, Step, plan, settle
-from controller.reconcile.reasons import EventReason, Reason
+from controller.reconcile.outcome import Decision, Event, Facts, NewStatus, Problem, Result, Step, plan, settle
+from controller.reconcile.reasons import ConditionType, EventReason, Reason
 from controller.reconcile.report import CorrectionStep, correction_step
 
 log = logging.getLogger(__name__)
 #: Attempts of a delete whose workspace cannot be used before the job is left in the workspace.
 DELETE_ATTEMPTS = 5
+#: Seconds between two looks at a held deletion (did a person confirm?).
+GUARD_RECHECK_S = 5.0
 
 
 class Driver:
@@ -47,6 +54,10 @@ class Driver:
         self.registry = registry
         self.writer = writer
         self._checked: dict[str, tuple[int, list[str]]] = {}  # uid -> (generation, validate_settings findings)
+        self._delete_failures: dict[str, str] = {}  # uid -> the last delete failure an Event told of
+        #: Called when the deletion guard held or released something (the manager writes the workspace status).
+        self.guard_changed: Callable[[tuple[str, str]], Awaitable[None]] = _nothing
+        self.references = ReferenceIndex()  # references between DatabricksJobs (the manager keeps it current)
 
     async def reconcile(self, uid: str, runtime: WorkspaceRuntime) -> bool:
         """Reconcile resource ``uid``; True when done, False to be retried after a backoff."""
@@ -61,7 +72,7 @@ class Driver:
                 decision = plan(facts)
                 result = await self._act(res, decision, facts, runtime)
                 new = settle(facts, decision, result)
-                _log(res, decision, result)
+                _log(res, decision, result, changed=new is not None and bool(new.events))
                 run_now_retry = False
                 if new is not None:
                     new, run_now_retry = await runnow.step(res, new, facts, runtime)
@@ -95,6 +106,9 @@ class Driver:
             "host": runtime.credentials.host if runtime.credentials else "",
             "created_ms": _ms(res.created),
             "now": _now(),
+            # references to other DatabricksJobs: their ids, for the pure resolution in plan (issue 12, item 5)
+            "name": res.name,
+            "peers": self.references.peers(self.registry, res.namespace) if self.references.names(res) else {},
         }
         try:
             spec = DatabricksJobSpec.model_validate(res.spec)
@@ -110,6 +124,16 @@ class Driver:
         except DatabricksFailure as failure:
             return Facts(spec=spec, problem=problem_of(failure), **base)
         job_id = observation.job_id
+        recorded = res.status.get("jobId")
+        if job_id is None and recorded is not None and not runtime.guard.may_recreate(int(recorded)):
+            held = len(runtime.guard.vanished)
+            message = (
+                f"job {recorded} vanished from the workspace together with {held - 1} other(s) and is not re-created "
+                f"until a person confirms: annotate DatabricksWorkspace {runtime.key[1]} with "
+                f"{guard.CONFIRM_RECREATION}=<new value> (a reset workspace, a wrong host or another workspace's "
+                "credential?)"
+            )
+            return Facts(spec=spec, problem=Problem(Reason.JOBS_VANISHED, message), **base)
         runs = (
             runtime.observer.runs.runs(job_id) if job_id is not None and runtime.observer.runs.knows(job_id) else None
         )
@@ -170,8 +194,12 @@ class Driver:
     async def _create(self, res: JobResource, body: Mapping[str, Any], runtime: WorkspaceRuntime) -> Result:
         budget = runtime.conn.budget
         async with budget.creating(res.namespace):
-            job_id = await runtime.conn.run(lambda c: jobs.create(c, body))
+            job_id = await runtime.conn.call(lambda c: jobs.create(c, body))
         budget.creation_succeeded()
+        if runtime.observation is not None:
+            # A new job: no run history to look up, and what we sent stands for it until the next list.
+            runtime.observation.observer.runs.created.add(job_id)
+            runtime.observation.read_after_write(LiveJob(job_id, body, None))
         return Result(job_id=job_id, after=DriftReport(), applied=write_only_values(body))
 
     async def _reset(self, observed: Observation, body: Mapping[str, Any], runtime: WorkspaceRuntime) -> Result:
@@ -206,6 +234,11 @@ class Driver:
         job_id = res.status.get("jobId")
         if str(res.spec.get("deletionPolicy") or "Delete") == "Orphan":
             return None
+        held = self.references.hold_delete(res, self.registry, retry)  # other DatabricksJobs still reference it
+        if held is not None:
+            if held[1] is not None:
+                await self.writer.event(res, held[1])
+            return held[0]
         if runtime is None or runtime.credentials is None:
             why = runtime.cycle.problem.message if runtime and runtime.cycle.problem else "no workspace"
             return await self._give_up(res, job_id, retry, f"cannot reach the workspace: {why}")
@@ -215,16 +248,44 @@ class Driver:
             job_id = min((j.job_id for j in owned), default=None)
         if job_id is None:
             return None
+        if not await self._admitted(res, runtime, int(job_id)):  # the mass deletion guard holds it
+            return GUARD_RECHECK_S
         try:
             deleted = await runtime.conn.call(lambda c: jobs.delete(c, int(job_id)))
         except DatabricksFailure as failure:
             if failure.kind is ErrorKind.UNAUTHORIZED:
                 return await self._give_up(res, job_id, retry, failure.message)
             about(log, res.namespace, res.name).warning(f"deleting job {job_id} failed, will retry: {failure.message}")
+            if self._delete_failures.get(res.uid) != failure.message:  # one Event per distinct failure, not per retry
+                self._delete_failures[res.uid] = failure.message
+                said = f"cannot delete job {job_id} yet, will retry: {failure.message}"
+                await self.writer.event(res, Event("Warning", EventReason.DELETE_BLOCKED, said))
             return backoff_seconds(retry + 1)
+        self._delete_failures.pop(res.uid, None)
         said = f"deleted Databricks job {job_id}" if deleted else f"Databricks job {job_id} was already gone"
         await self.writer.event(res, Event("Normal", EventReason.JOB_DELETED, said))
         return None
+
+    async def _admitted(self, res: JobResource, runtime: WorkspaceRuntime, job_id: int) -> bool:
+        """Ask the workspace's deletion guard; a held deletion shows ``DeletionHeld`` on the resource (Ready is
+        left as it is: the job still exists and runs) and in the workspace's status."""
+        was_held = res.uid in runtime.guard.held
+        if runtime.guard.admit_delete(Held(res.uid, res.namespace, res.name, job_id), time.time()):
+            if was_held:
+                await self.guard_changed(runtime.key)
+            return True
+        if not was_held:
+            count = len(runtime.guard.held)
+            message = (
+                f"deleting job {job_id} waits for a person: more than {runtime.guard.policy.max_deletions} deletions "
+                f"in {runtime.guard.policy.window_s:g}s in this workspace ({count} held); annotate DatabricksWorkspace "
+                f"{runtime.key[1]} with {guard.CONFIRM_DELETIONS}=<new value> to delete them"
+            )
+            held = Condition(ConditionType.DELETION_HELD, "True", Reason.DELETION_BUDGET_EXCEEDED, message)
+            conditions = merge_conditions(res.status.get("conditions"), [held], generation=res.generation, now=_now())
+            await self.writer.job_status(res, NewStatus({**res.status, "conditions": conditions}))
+            await self.guard_changed(runtime.key)
+        return False
 
     async def _give_up(self, res: JobResource, job_id: Any, retry: int, why: str) -> float | None:
         if job_id is None:
@@ -242,12 +303,13 @@ class Driver:
         return backoff_seconds(retry + 1)
 
 
-def _log(res: JobResource, decision: Decision, result: Result) -> None:
-    """One INFO line per write to Databricks or problem; DEBUG when nothing happened."""
+def _log(res: JobResource, decision: Decision, result: Result, *, changed: bool) -> None:
+    """One INFO line per write to Databricks; a problem at WARNING when it is new (``changed``: it made an Event),
+    at DEBUG when it repeats (a refused spec is not logged every interval); DEBUG when nothing happened."""
     out = about(log, res.namespace, res.name, res.uid)
     problem = result.failure or decision.problem
     if problem is not None:
-        out.info(f"{problem.reason.value}: {problem.message}")
+        out.log(logging.WARNING if changed else logging.DEBUG, f"{problem.reason.value}: {problem.message}")
     elif decision.step is Step.CREATE:
         out.info(f"created job {result.job_id}")
     elif decision.step is Step.RESET:
@@ -255,6 +317,10 @@ def _log(res: JobResource, decision: Decision, result: Result) -> None:
         out.info(f"reset job {result.job_id} ({result.attempts} reset(s), {left} path(s) still differ)")
     else:
         out.debug(f"nothing to do ({decision.plan.verb if decision.plan else 'no plan'})")
+
+
+async def _nothing(_key: tuple[str, str]) -> None:
+    return None
 
 
 def _now() -> dt.datetime:

@@ -1,4 +1,4 @@
-"""One observation loop per Databricks identity (host + token), shared by every DatabricksWorkspace that uses it.
+"""One observation loop per Databricks identity (host + credential), shared by every DatabricksWorkspace that uses it.
 
 Teams often get a DatabricksWorkspace each in their own namespace, pointing at the same workspace with the
 same service principal: they share one loop, so a workspace is listed once per cycle however many
@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from controller.databricks.auth import Auth
 from controller.databricks.connection import WorkspaceConnection, workspace_label
 from controller.databricks.errors import DatabricksFailure, ErrorKind
 from controller.databricks.observer import CycleReport, JobIndex, LiveJob, WorkspaceObserver
@@ -34,6 +34,8 @@ from controller.reconcile.outcome import Problem
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0
+#: The longest wait between two observations of a failing workspace.
+OUTAGE_RETRY_MAX_S = 60.0
 
 
 def backoff_seconds(failures: int) -> float:
@@ -58,12 +60,14 @@ class Subscriber(Protocol):
 
     def has_members(self) -> bool: ...
     def wanted(self) -> set[int]: ...
+    def budget(self) -> tuple[float, int] | None: ...
     async def observed(self, observation: Observation) -> None: ...
 
 
-def identity(host: str, token: str) -> tuple[str, str]:
-    """The sharing key: the host and a digest of the token (the token itself is never a dict key in logs)."""
-    return host.rstrip("/"), hashlib.sha256(token.encode()).hexdigest()
+def identity(host: str, auth: Auth) -> tuple[str, str]:
+    """The sharing key: the host and a digest of the credential, whatever its kind (``Auth.identity``: a secret is
+    never part of a key that could be logged)."""
+    return host.rstrip("/"), auth.identity()
 
 
 @dataclass(eq=False)
@@ -71,7 +75,7 @@ class Observation:
     """See the module docstring."""
 
     host: str
-    token: str
+    auth: Auth  # the credential (issue 11: pat, oauth-m2m or workload identity); its repr shows no secret
     interval_s: float
     conn: WorkspaceConnection = field(init=False)
     observer: WorkspaceObserver = field(default_factory=WorkspaceObserver)
@@ -87,7 +91,7 @@ class Observation:
     def __post_init__(self) -> None:
         # The SDK gives up on a call after this: status tells of an outage within about one interval.
         retry_s = min(30.0, max(5.0, self.interval_s))
-        self.conn = WorkspaceConnection(self.host, self.token, retry_timeout_s=retry_s)
+        self.conn = WorkspaceConnection(self.host, self.auth, retry_timeout_s=retry_s)
 
     @property
     def index(self) -> JobIndex | None:
@@ -118,6 +122,14 @@ class Observation:
     def refresh_now(self) -> None:
         self._wake.set()
 
+    def configure_bucket(self) -> None:
+        """The shared token bucket follows the most generous ``requestBudget`` of the workspaces using it: one
+        tenant's low budget must not slow another's calls (each tenant's credential has its own bucket)."""
+        budgets = [s.budget() for s in list(self.subscribers)]
+        rates = [b for b in budgets if b is not None]
+        if rates:
+            self.conn.bucket.configure(max(r for r, _ in rates), max(b for _, b in rates))
+
     async def _forever(self) -> None:
         while True:
             self._wake.clear()  # before the cycle: a wake-up during it starts the next one at once
@@ -129,7 +141,11 @@ class Observation:
                 except Exception:  # a bug must not end the loop every job of this workspace depends on
                     log.exception(f"observer cycle of {self.host} failed with an unexpected error (a bug)")
                     metrics.INTERNAL_ERRORS.inc()
-            wait = self.interval_s if self.cycle.problem is None else backoff_seconds(self.cycle.failures_in_a_row)
+            wait = self.interval_s
+            if self.cycle.problem is not None:
+                # Back off while the workspace fails, but not beyond a minute (or the interval): the end of an
+                # outage must show within about that, not five minutes later.
+                wait = min(backoff_seconds(self.cycle.failures_in_a_row), max(self.interval_s, OUTAGE_RETRY_MAX_S))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
@@ -180,11 +196,11 @@ class Observations:
     interval_s: float
     by_identity: dict[tuple[str, str], Observation] = field(default_factory=dict)
 
-    def join(self, host: str, token: str, sub: Subscriber) -> Observation:
-        key = identity(host, token)
+    def join(self, host: str, auth: Auth, sub: Subscriber) -> Observation:
+        key = identity(host, auth)
         obs = self.by_identity.get(key)
         if obs is None:
-            obs = self.by_identity[key] = Observation(host.rstrip("/"), token, self.interval_s)
+            obs = self.by_identity[key] = Observation(host.rstrip("/"), auth, self.interval_s)
             obs.start()
         obs.subscribers.add(sub)
         return obs
@@ -192,7 +208,7 @@ class Observations:
     async def leave(self, obs: Observation, sub: Subscriber) -> None:
         obs.subscribers.discard(sub)
         if not obs.subscribers:
-            self.by_identity.pop(identity(obs.host, obs.token), None)
+            self.by_identity.pop(identity(obs.host, obs.auth), None)
             await obs.stop()
 
     async def stop(self) -> None:

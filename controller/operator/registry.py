@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.operator import runnow
+from controller.reconcile.guard import CONFIRM_DELETIONS, CONFIRM_RECREATION
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class WorkspaceResource:
     generation: int
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> WorkspaceResource:
@@ -78,6 +80,7 @@ class WorkspaceResource:
             generation=int(meta.get("generation") or 0),
             spec=copy.deepcopy(dict(body.get("spec") or {})),
             status=copy.deepcopy(dict(body.get("status") or {})),
+            annotations=dict(meta.get("annotations") or {}),
         )
 
 
@@ -117,7 +120,13 @@ class Registry:
             self.workspaces.pop(key, None)
             return True
         self.workspaces[key] = ws
-        return old is None or old.generation != ws.generation or old.uid != ws.uid
+        return (
+            old is None
+            or old.generation != ws.generation
+            or old.uid != ws.uid
+            or old.annotations.get(CONFIRM_DELETIONS) != ws.annotations.get(CONFIRM_DELETIONS)
+            or old.annotations.get(CONFIRM_RECREATION) != ws.annotations.get(CONFIRM_RECREATION)
+        )
 
     def job(self, uid: str) -> JobResource | None:
         """The latest snapshot with the newest status: ours when the watch has not echoed it yet."""

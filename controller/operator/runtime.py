@@ -1,7 +1,7 @@
 """One runtime per DatabricksWorkspace: its credentials, its work queue and workers.
 
 * **Credentials** are resolved (a watched DatabricksWorkspace, a cached Secret) before every use of the
-  workspace; a changed host or token moves the runtime to the observation of the new identity. While they
+  workspace; a changed host or credential moves the runtime to the observation of the new identity. While they
   cannot be resolved (no workspace, no Secret), every job of the workspace is told so, and resolution is
   retried with backoff (5 s doubling to 5 minutes) or at once when the workspace or Secret changes.
 * The **observation** (:mod:`controller.operator.observation`, shared by identity) tells the runtime after
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,12 +28,14 @@ from controller.databricks.connection import WorkspaceConnection
 from controller.databricks.errors import ErrorKind
 from controller.databricks.observer import JobIndex, WorkspaceObserver
 from controller.operator.credentials import CredentialError, Credentials
+from controller.operator.guard import Held, WorkspaceGuard
 from controller.operator.observation import CycleState, Observation, Observations, backoff_seconds
 from controller.reconcile.outcome import Problem
 from controller.reconcile.reasons import Reason
 
 log = logging.getLogger(__name__)
 WORKERS = 4
+URGENT, SWEEP = 0, 1
 
 __all__ = ["WORKERS", "WorkspaceRuntime", "backoff_seconds"]
 
@@ -49,12 +52,15 @@ class WorkspaceRuntime:
     wanted_ids: Callable[[], set[int]]
     on_cycle: Callable[[WorkspaceRuntime], Awaitable[None]]
     on_refused: Callable[[], None]
+    known: Callable[[], list[Held]] = list
+    guard: WorkspaceGuard = field(default_factory=WorkspaceGuard)
     credentials: Credentials | None = None
     observation: Observation | None = None
     credential_problem: CycleState | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    _queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
-    _queued: set[str] = field(default_factory=set)
+    _queue: asyncio.PriorityQueue[tuple[int, int, str]] = field(default_factory=asyncio.PriorityQueue)
+    _queued: dict[str, int] = field(default_factory=dict)  # uid -> the best priority it is queued with
+    _seq: itertools.count[int] = field(default_factory=itertools.count)
     _running: set[str] = field(default_factory=set)
     _again: set[str] = field(default_factory=set)
     _retries: dict[str, int] = field(default_factory=dict)
@@ -92,11 +98,19 @@ class WorkspaceRuntime:
     def wanted(self) -> set[int]:
         return self.wanted_ids()
 
+    def budget(self) -> tuple[float, int] | None:
+        """This workspace's ``requestBudget`` (requests per second, burst), None before it was resolved."""
+        creds = self.credentials
+        return (creds.rate, creds.burst) if creds is not None and creds.rate and creds.burst else None
+
     async def observed(self, observation: Observation) -> None:
         """After a cycle of our observation: check the credentials (read the Secret again when Databricks refused
         the token: it may have been rotated), then queue every job."""
         if observation.cycle.kind is ErrorKind.UNAUTHORIZED:
             self.on_refused()
+        if observation.cycle.problem is None and observation.index is not None:
+            present = set(observation.index.jobs) | set(observation.fresh)
+            self.guard.observe(self.known(), present)
         await self._resolve()
         if self.observation is observation or self.credential_problem is not None:
             self._everyone()
@@ -138,8 +152,8 @@ class WorkspaceRuntime:
             self.credential_problem = None
             if creds != self.credentials or self.observation is None:
                 await self._switch(creds)
-            if creds.rate and creds.burst:
-                self.conn.budget.configure(creds.rate, creds.burst)
+            assert self.observation is not None
+            self.observation.configure_bucket()
             return
         self.credential_problem = CycleState(time.time(), problem=problem, failures_in_a_row=failures)
         if failures == 1:
@@ -147,7 +161,7 @@ class WorkspaceRuntime:
 
     async def _switch(self, creds: Credentials) -> None:
         old = self.observation
-        self.observation = self.observations.join(creds.host, creds.token, self)
+        self.observation = self.observations.join(creds.host, creds.auth, self)
         self.credentials = creds
         if old is not None and old is not self.observation:
             await self.observations.leave(old, self)
@@ -182,16 +196,21 @@ class WorkspaceRuntime:
     def _everyone(self) -> None:
         self.ready.set()
         for uid in self.members():
-            self.enqueue(uid)
+            self.enqueue(uid, urgent=False)
 
-    def enqueue(self, uid: str) -> None:
-        """Reconcile ``uid`` as soon as a worker is free (a pending retry timer is superseded)."""
+    def enqueue(self, uid: str, *, urgent: bool = True) -> None:
+        """Reconcile ``uid`` as soon as a worker is free (a pending retry timer is superseded). ``urgent`` (a
+        change from Git, a run-now, a retry) goes before the sweep after an observer cycle, so a change never
+        waits behind the drift checks of every job."""
         timer = self._timers.pop(uid, None)
         if timer is not None:
             timer.cancel()
-        if uid not in self._queued:
-            self._queued.add(uid)
-            self._queue.put_nowait(uid)
+        priority = URGENT if urgent else SWEEP
+        if urgent and self.observation is not None and self.observation.cycle.problem is not None:
+            self.observation.refresh_now()  # a change waits for no backoff: look at the workspace again now
+        if self._queued.get(uid, SWEEP + 1) > priority:
+            self._queued[uid] = priority
+            self._queue.put_nowait((priority, next(self._seq), uid))
 
     def retry_later(self, uid: str) -> float:
         """Queue ``uid`` again after its backoff; returns the delay in seconds."""
@@ -200,7 +219,7 @@ class WorkspaceRuntime:
         old = self._timers.pop(uid, None)
         if old is not None:
             old.cancel()
-        self._timers[uid] = asyncio.get_running_loop().call_later(delay, self.enqueue, uid)
+        self._timers[uid] = asyncio.get_running_loop().call_later(delay, lambda: self.enqueue(uid, urgent=False))
         return delay
 
     def forget(self, uid: str) -> None:
@@ -211,8 +230,10 @@ class WorkspaceRuntime:
 
     async def _work_forever(self) -> None:
         while True:
-            uid = await self._queue.get()
-            self._queued.discard(uid)
+            priority, _, uid = await self._queue.get()
+            if self._queued.get(uid) != priority:  # already taken with a better priority
+                continue
+            del self._queued[uid]
             if uid in self._running:  # never two reconciles of one resource at once: run again after
                 self._again.add(uid)
                 continue

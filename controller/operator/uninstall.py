@@ -6,12 +6,13 @@ duplicated Databricks job. The Helm chart runs it as a ``pre-delete`` hook; a pe
   DatabricksJob. The CRDs (and with them every resource) can then be deleted at once; the jobs keep their
   owner tag, so a later install whose resources have the same namespace/name adopts them.
 * ``--jobs delete``: every DatabricksJob is deleted while the controller still runs; it deletes each
-  Databricks job (``deletionPolicy: Orphan`` ones are left) and releases the finalizer. Waits until none
-  remain.
+  Databricks job (``deletionPolicy: Orphan`` ones are left) and releases the finalizer. Choosing this is the
+  confirmation the mass deletion guard asks for: held deletions are confirmed on their workspaces
+  (``dbjobs.io/confirm-deletions``). Waits until none remain.
 
 Exit codes: 0 done, 1 not done within ``--timeout`` seconds (the remaining resources are named), 2 no
-usable Kubernetes configuration. Kubernetes calls: list/patch/delete ``databricksjobs``; get and patch
-``deployments/scale`` of the named Deployment.
+usable Kubernetes configuration. Kubernetes calls: list/patch/delete ``databricksjobs``; patch ``databricksworkspaces``
+(delete: the confirmation); get and patch ``deployments/scale`` of the named Deployment.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from typing import Any, cast
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from controller.api.models import GROUP, JOB_PLURAL, VERSION
+from controller.api.models import GROUP, JOB_PLURAL, VERSION, WORKSPACE_PLURAL
+from controller.reconcile.guard import CONFIRM_DELETIONS
 
 FINALIZER = "dbjobs.io/finalizer"
 POLL_S = 1.0
+#: Seconds between two confirmations of one workspace's held deletions during ``--jobs delete``.
+CONFIRM_EVERY_S = 5.0
 
 
 def _jobs(namespaces: Iterable[str]) -> list[dict[str, Any]]:
@@ -109,9 +113,41 @@ def delete_all(namespaces: list[str], timeout_s: float, say: Callable[[str], Non
             if err.status != 404:
                 raise
         say(f"deleting {_ref(obj)} (deletionPolicy {(obj.get('spec') or {}).get('deletionPolicy', 'Delete')})")
-    return _wait(
-        "the controller to delete the Databricks jobs", lambda: [_ref(o) for o in _jobs(namespaces)], timeout_s, say
-    )
+    confirmed: dict[tuple[str, str], float] = {}
+
+    def remaining() -> list[str]:
+        left = _jobs(namespaces)
+        _confirm_held(left, confirmed, say)
+        return [_ref(o) for o in left]
+
+    return _wait("the controller to delete the Databricks jobs", remaining, timeout_s, say)
+
+
+def _confirm_held(
+    left: list[dict[str, Any]], confirmed: dict[tuple[str, str], float], say: Callable[[str], None]
+) -> None:
+    """Choosing ``--jobs delete`` is the person's confirmation: release what the mass deletion guard holds, by a
+    fresh ``dbjobs.io/confirm-deletions`` on each workspace that holds some (at most every CONFIRM_EVERY_S)."""
+    api = kubernetes.client.CustomObjectsApi()
+    held = {
+        (o["metadata"]["namespace"], (o.get("spec") or {}).get("workspaceRef", {}).get("name", ""))
+        for o in left
+        if any(
+            c.get("type") == "DeletionHeld" and c.get("status") == "True"
+            for c in (o.get("status") or {}).get("conditions") or []
+        )
+    }
+    now = time.monotonic()
+    for namespace, workspace in sorted(held):
+        if now - confirmed.get((namespace, workspace), float("-inf")) < CONFIRM_EVERY_S:
+            continue
+        confirmed[(namespace, workspace)] = now
+        value = f"dbjobs-uninstall-{int(time.time())}"
+        patch = {"metadata": {"annotations": {CONFIRM_DELETIONS: value}}}
+        api.patch_namespaced_custom_object(GROUP, VERSION, namespace, WORKSPACE_PLURAL, workspace, patch)
+        say(
+            f"confirmed the held deletions of DatabricksWorkspace {namespace}/{workspace} ({CONFIRM_DELETIONS}={value})"
+        )
 
 
 def uninstall(*, jobs: str, namespaces: list[str], deployment: str | None, timeout_s: float) -> int:

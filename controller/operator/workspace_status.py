@@ -2,19 +2,22 @@
 
 Shape::
 
-    {observedGeneration, conditions: [Reachable],
+    {observedGeneration, conditions: [Reachable, DeletionHeld, JobsVanished],
      jobs: {listed, owned, resources},            # jobs in the workspace, carrying our owner tag, DatabricksJobs
      lastCycle: {time, durationSeconds, apiCalls},
-     throttled: {count, windowSeconds}}           # 429 answers in the last window
+     throttled: {count, windowSeconds},          # 429 answers in the last window
+     guard: {...}}                                # the deletion guard: controller.operator.guard
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from controller.databricks.budget import THROTTLE_WINDOW_S
 from controller.databricks.observer import JobIndex
+from controller.operator.guard import WorkspaceGuard
 from controller.operator.observation import CycleState
 from controller.operator.registry import WorkspaceResource
 from controller.reconcile.conditions import Condition, merge_conditions, rfc3339
@@ -36,15 +39,21 @@ def reachable(cycle: CycleState) -> Condition:
 
 
 def workspace_status(
-    ws: WorkspaceResource, cycle: CycleState, index: JobIndex | None, resources: int, throttled: int
+    ws: WorkspaceResource,
+    cycle: CycleState,
+    index: JobIndex | None,
+    resources: int,
+    throttled: int,
+    guard: WorkspaceGuard,
 ) -> dict[str, Any]:
     """The whole status of ``ws`` after ``cycle`` (``index`` None when no cycle ever read the workspace)."""
     ended = dt.datetime.fromtimestamp(cycle.ended, dt.UTC) if cycle.ended else dt.datetime.now(dt.UTC)
     status: dict[str, Any] = {
         "observedGeneration": ws.generation,
         "conditions": merge_conditions(
-            ws.status.get("conditions"), [reachable(cycle)], generation=ws.generation, now=ended
+            ws.status.get("conditions"), [reachable(cycle), *guard.conditions()], generation=ws.generation, now=ended
         ),
+        "guard": guard.status(time.time()),
         "jobs": {"resources": resources},
         "throttled": {"count": throttled, "windowSeconds": int(THROTTLE_WINDOW_S)},
         "lastCycle": {"time": rfc3339(ended)},

@@ -146,7 +146,8 @@ def plan(facts: Facts) -> Decision:
         return Decision(Step.NONE, problem=Problem(Reason.ADOPT_TARGET_MISSING, msg))
     holder = ((observed.live or {}).get("tags") or {}).get(OWNER_TAG)
     if adopt is not None and holder not in (None, facts.owner):
-        msg = f"spec.adopt.jobId {adopt} is managed by another DatabricksJob (tag {OWNER_TAG}={holder})"
+        # The holder's tag names its namespace: not for another tenant to read.
+        msg = f"spec.adopt.jobId {adopt} is managed by another DatabricksJob (it carries another {OWNER_TAG} tag)"
         return Decision(Step.NONE, problem=Problem(Reason.ADOPT_TARGET_OWNED, msg))
     body = desired_with_owner(explicit_settings(refs.settings, owner=observed.owner), facts.owner, OWNER_TAG)
     # An adopted job that does not carry our owner tag yet is not reset only to add it (an export round trip
@@ -217,7 +218,7 @@ _GENERATION_FINAL = frozenset(
 
 def _keeps_job(problem: Problem) -> bool:
     """Whether an existing job keeps Ready=True through ``problem`` (it keeps running on its last settings)."""
-    return problem.reason not in (Reason.ADOPT_TARGET_MISSING, Reason.ADOPT_TARGET_OWNED)
+    return problem.reason not in (Reason.ADOPT_TARGET_MISSING, Reason.ADOPT_TARGET_OWNED, Reason.JOBS_VANISHED)
 
 
 def _job_fields(facts: Facts, job_id: int) -> dict[str, Any]:

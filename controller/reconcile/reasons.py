@@ -19,6 +19,9 @@ class ConditionType(StrEnum):
     RUN_HEALTHY = "RunHealthy"
     # DatabricksWorkspace: whether the observer's last cycle could read the workspace.
     REACHABLE = "Reachable"
+    # The mass deletion / re-creation guard (a DatabricksJob whose deletion is held; a workspace holding some).
+    DELETION_HELD = "DeletionHeld"
+    JOBS_VANISHED = "JobsVanished"
 
 
 class Reason(StrEnum):
@@ -68,6 +71,13 @@ class Reason(StrEnum):
     # The workspace's host is not on the platform's allow-list, or its Secret did not opt in: nothing is sent.
     HOST_NOT_ALLOWED = "HostNotAllowed"
     SECRET_NOT_ALLOWED = "SecretNotAllowed"
+    # auth.workloadIdentity names a service principal the platform did not allow in this namespace (issue 11).
+    IDENTITY_NOT_ALLOWED = "IdentityNotAllowed"
+    # The mass deletion / re-creation guard (controller/reconcile/guard.py).
+    DELETION_BUDGET_EXCEEDED = "DeletionBudgetExceeded"
+    WITHIN_BUDGET = "WithinBudget"
+    JOBS_VANISHED = "JobsVanished"
+    NO_JOBS_VANISHED = "NoJobsVanished"
     # DatabricksWorkspace Reachable: True, or False because no connection could be made.
     REACHABLE = "Reachable"
     UNREACHABLE = "Unreachable"
@@ -102,6 +112,7 @@ class EventReason(StrEnum):
     SECRET_NOT_FOUND = "SecretNotFound"
     HOST_NOT_ALLOWED = "HostNotAllowed"
     SECRET_NOT_ALLOWED = "SecretNotAllowed"
+    IDENTITY_NOT_ALLOWED = "IdentityNotAllowed"
     PAUSED = "Paused"
     ADOPT_TARGET_MISSING = "AdoptTargetMissing"
     ADOPT_TARGET_OWNED = "AdoptTargetOwned"
@@ -114,6 +125,10 @@ class EventReason(StrEnum):
     NO_RUNS = "NoRuns"
     WORKSPACE_UNREACHABLE = "WorkspaceUnreachable"
     WORKSPACE_REACHABLE = "WorkspaceReachable"
+    DELETION_HELD = "DeletionHeld"
+    DELETIONS_CONFIRMED = "DeletionsConfirmed"
+    JOBS_VANISHED = "JobsVanished"
+    RECREATION_CONFIRMED = "RecreationConfirmed"
     REFERENCE_NOT_READY = "ReferenceNotReady"
     REFERENCE_NOT_FOUND = "ReferenceNotFound"
     # A delete held because other DatabricksJobs of the namespace still reference this one (Warning).

@@ -54,14 +54,15 @@ class Reference:
 
 @dataclass(frozen=True)
 class Resolution:
-    """The resolved ``settings`` (the input itself when it holds no reference), every reference found, and why
-    it could not be resolved (``reason`` None: it was)."""
+    """The resolved ``settings`` (the input itself when it holds no reference; with a problem, resolved where it
+    could be), every reference found, and why it could not be resolved (``reason`` None: it was): the most severe
+    reason, a ``message`` for a person, and each field's ``(reason, "spec.settings.<field>: <why>")``."""
 
     settings: Mapping[str, Any]
     references: tuple[Reference, ...] = ()
     reason: Reason | None = None
     message: str = ""
-    findings: tuple[str, ...] = field(default_factory=tuple)
+    findings: tuple[tuple[Reason, str], ...] = field(default_factory=tuple)
 
 
 def _cycle_back(start: str, me: str, peers: Mapping[str, Peer]) -> list[str] | None:
@@ -135,11 +136,12 @@ def resolve(settings: Mapping[str, Any], *, name: str, workspace: str, peers: Ma
         assert job_id is not None
         refs.append(Reference(f.path, target, job_id))
         values[f.parts] = job_id if f.numeric else str(job_id)
+    resolved = with_values(settings, values) if values else settings
     if problems:
         reason = next(r for r in _SEVERITY if any(p[0] is r for p in problems))
-        findings = tuple(text for _, text in problems)
-        return Resolution(settings, tuple(refs), reason, f"{_HEADLINE[reason]}: {'; '.join(findings)}", findings)
-    return Resolution(with_values(settings, values), tuple(refs))
+        message = f"{_HEADLINE[reason]}: {'; '.join(text for _, text in problems)}"
+        return Resolution(resolved, tuple(refs), reason, message, tuple(problems))
+    return Resolution(resolved, tuple(refs))
 
 
 def status_entries(references: Sequence[Reference]) -> list[dict[str, Any]]:

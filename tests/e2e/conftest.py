@@ -11,6 +11,7 @@ import itertools
 import secrets
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -74,15 +75,30 @@ def emulator(emulator_token: str) -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture(scope="session")
+def workload_token_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The controller's workload identity token file (what the chart's projected volume holds); tests write a
+    ServiceAccount token the apiserver issued into it (issue 11)."""
+    return tmp_path_factory.mktemp("workload-identity") / "token"
+
+
+#: Which service principals the test namespaces may use through workload identity (DBJOBS_WORKLOAD_IDENTITY_CLIENTS).
+WORKLOAD_IDENTITY_CLIENTS = "e2e-*=wi-*"
+
+
+@pytest.fixture(scope="session")
 def controller(
-    control_plane: ControlPlane, admin: Kubectl, tmp_path_factory: pytest.TempPathFactory
+    control_plane: ControlPlane, admin: Kubectl, tmp_path_factory: pytest.TempPathFactory, workload_token_file: Path
 ) -> Iterator[ControllerProcess]:
     log = tmp_path_factory.mktemp("controller") / "controller.log"
     proc = ControllerProcess(
         control_plane.user_kubeconfig(CONTROLLER_USER),
         log,
         poll_interval=POLL_INTERVAL,
-        extra_env={"DBJOBS_METRICS_PORT": str(free_port())},
+        extra_env={
+            "DBJOBS_METRICS_PORT": str(free_port()),
+            "DBJOBS_WORKLOAD_IDENTITY_TOKEN_FILE": str(workload_token_file),
+            "DBJOBS_WORKLOAD_IDENTITY_CLIENTS": WORKLOAD_IDENTITY_CLIENTS,
+        },
     )
     proc.start()
     try:

@@ -5,8 +5,8 @@ the offending field in the message (the refusal rules of controller/api/refusals
 ``settings: {}`` / ``name: null``); what the schema cannot check (Quartz syntax, timezone, dangling or
 cyclic depends_on) marked ``Synced=False`` ``InvalidSpec`` by the controller with no Databricks write; every
 converted corpus job applies, the deliberately broken ones are refused naming their field (by ``dbjobs
-convert`` already, or at admission); the CRD applies the way Argo CD applies it (server-side, own field
-manager).
+convert`` already, or at admission; a bundle job id converted into a reference to a DatabricksJob applies); the
+CRD applies the way Argo CD applies it (server-side, own field manager).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from controller.api import crdgen
+from controller.api.jobrefs import STRING_ID_PATTERN, reference_name
 from controller.gitops.convert import ConversionError, convert_file
 from dbjobs_testkit.emulator import EmulatorServer
 from dbjobs_testkit.harness import CRD_DIR, ControllerProcess, Kubectl, condition, job_manifest, wait_for
@@ -257,8 +258,12 @@ REFUSED_BY_CONVERT = {"019-": "task-field", "028-": "task-type", "033-": "task-f
 
 
 def _schema_at(schema: dict[str, Any], value: Any, path: str, out: list[str]) -> None:
-    """Paths where an unresolved bundle reference ``${…}`` stands where the schema needs more than a string."""
+    """Paths where an unresolved bundle reference ``${…}`` stands where the schema needs more than a string (a
+    reference to a DatabricksJob in a job-id field is admitted: docs/gitops.md, "Jobs that trigger jobs")."""
     if isinstance(value, str) and "${" in value:
+        job_id_field = schema.get("x-kubernetes-int-or-string") or schema.get("pattern") == STRING_ID_PATTERN
+        if job_id_field and reference_name(value) is not None:
+            return
         if schema.get("type") != "string" or "enum" in schema or "pattern" in schema:
             out.append(path)
     elif isinstance(value, dict):

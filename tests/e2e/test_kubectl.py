@@ -1,7 +1,8 @@
 """kubectl UX on the real apiserver: explain, categories, ``kubectl get dbjobs`` columns, describe Events.
 
 Aspects: ``kubectl explain`` prints the SDK's descriptions; ``kubectl get databricks`` lists both kinds;
-the default columns are NAME, JOB ID, READY, SYNCED, DRIFT, LAST RUN, AGE (extras only with ``-o wide``),
+the default columns are NAME, JOB ID, READY, SYNCED, DRIFT, LAST RUN, DEPENDS ON, AGE (extras only with ``-o wide``;
+DEPENDS ON is filled in tests/e2e/test_references.py),
 asserted cell by cell for a synced, a drifted (driftPolicy Report) and an invalid resource; ``kubectl
 describe`` shows the controller's Events.
 """
@@ -16,7 +17,7 @@ from dbjobs_testkit.emulator import EmulatorServer
 from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
 
 pytestmark = pytest.mark.e2e
-COLUMNS = ["NAME", "JOB ID", "READY", "SYNCED", "DRIFT", "LAST RUN", "AGE"]
+COLUMNS = ["NAME", "JOB ID", "READY", "SYNCED", "DRIFT", "LAST RUN", "DEPENDS ON", "AGE"]
 
 
 def _job(name: str, **extra: Any) -> dict[str, Any]:
@@ -83,15 +84,15 @@ def test_get_dbjobs_columns_for_synced_drifted_and_invalid(
     header, rows = _rows(ns)
     assert header == COLUMNS
     ok_id = str(ns.get("databricksjob", "ok")["status"]["jobId"])
-    assert rows["ok"][1:6] == [ok_id, "True", "True", "False", ""]
-    assert rows["drifty"][1:6] == [str(drifty_id), "True", "False", "True", ""]
-    assert rows["broken"][1:6] == ["", "False", "False", "", ""]
-    assert all(r[6] for r in rows.values())  # AGE
+    assert rows["ok"][1:7] == [ok_id, "True", "True", "False", "", ""]
+    assert rows["drifty"][1:7] == [str(drifty_id), "True", "False", "True", "", ""]
+    assert rows["broken"][1:7] == ["", "False", "False", "", "", ""]
+    assert all(r[7] for r in rows.values())  # AGE
 
     wide_header, wide = _rows(ns, "-o", "wide")
     assert wide_header == [*COLUMNS, "REASON", "RUN HEALTH", "WORKSPACE", "URL"]
-    assert wide["broken"][7] == "InvalidSpec" and wide["drifty"][7] == "DriftDetected"
-    assert wide["ok"][9] == "default" and wide["ok"][10].endswith(f"/jobs/{ok_id}")
+    assert wide["broken"][8] == "InvalidSpec" and wide["drifty"][8] == "DriftDetected"
+    assert wide["ok"][10] == "default" and wide["ok"][11].endswith(f"/jobs/{ok_id}")
 
     described = ns("describe", "databricksjob", "broken").stdout
     assert "InvalidSpec" in described and "quartz_cron_expression" in described

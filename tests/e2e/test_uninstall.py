@@ -152,3 +152,17 @@ def test_without_a_cluster_it_says_so(tmp_path: Path) -> None:
     done = uninstall(tmp_path / "no-such-kubeconfig", "--jobs", "keep")
     assert done.returncode == 2
     assert "no usable Kubernetes configuration" in done.stdout
+
+
+def test_delete_confirms_what_the_mass_deletion_guard_holds(
+    ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
+) -> None:
+    """``--jobs delete`` of more jobs than the guard's budget (10): choosing it is the person's confirmation."""
+    names = [f"many-{i}" for i in range(12)]
+    ns.apply([job_manifest(n, notebook_job(n)) for n in names])
+    ids = {synced(ns, n)["status"]["jobId"] for n in names}
+    done = uninstall(ns.kubeconfig, "--jobs", "delete", "-n", str(ns.namespace), "--timeout", "120")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "confirmed the held deletions" in done.stdout
+    assert ns.get("databricksjobs")["items"] == []
+    assert not ids & set(emulator.workspace.job_ids())

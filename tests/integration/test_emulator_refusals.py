@@ -5,7 +5,8 @@ databricks-sdk's HTTP client (raw bodies, so a field the SDK does not know still
 emulator must refuse it with the real API's error code (``RULES[rule].error_code``: ``INVALID_PARAMETER_VALUE``,
 or ``MALFORMED_REQUEST`` for an unknown field) naming the field; the controller's own check finds the same
 rule (the two implementations are independent and checked against each other here); and the same job with the
-one field fixed is accepted. No job is left behind by a refused create.
+one field fixed is accepted. No job is left behind by a refused create. And a ``run_job_task.job_id`` must name a
+job of the workspace (an unresolved ``${resources.jobs.<name>.id}`` is not even parsed), on create and reset.
 """
 
 from __future__ import annotations
@@ -175,3 +176,37 @@ def test_the_emulator_refuses_each_rule_with_the_apis_error_code(
     with pytest.raises(DatabricksError) as on_reset:
         client.api_client.do("POST", "/api/2.2/jobs/reset", body={"job_id": created["job_id"], "new_settings": bad})
     assert on_reset.value.error_code == RULES[rule].error_code
+
+
+def test_a_run_job_task_must_name_a_job_of_the_workspace(emu: EmulatorServer, client: WorkspaceClient) -> None:
+    """Not a rule of ``refusals.py`` (it needs the workspace's jobs): the emulator answers an id naming no job
+    with the Jobs API's not-found answer, and a value that is no id (an unresolved reference) as unparsable."""
+    nb = {"task_key": "main", "notebook_task": {"notebook_path": "/n"}}
+    target = client.api_client.do("POST", "/api/2.2/jobs/create", body={"name": "target", "tasks": [nb]})
+    assert isinstance(target, dict)
+    missing = max(emu.workspace.job_ids()) + 1
+
+    def job(job_id: Any, nested: bool = False) -> dict[str, Any]:
+        task = {"task_key": "run", "run_job_task": {"job_id": job_id}}
+        if nested:
+            task = {"task_key": "each", "for_each_task": {"inputs": "[1]", "task": {**task, "task_key": "inner"}}}
+        return {"name": "runner", "tasks": [task]}
+
+    for body, field in (
+        (job(missing), "tasks[0].run_job_task.job_id"),
+        (job(missing, nested=True), "tasks[0].for_each_task.task.run_job_task.job_id"),
+    ):
+        with pytest.raises(DatabricksError) as refused:
+            client.api_client.do("POST", "/api/2.2/jobs/create", body=body)
+        assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
+        assert field in str(refused.value) and f"Job {missing} does not exist" in str(refused.value)
+    with pytest.raises(DatabricksError) as unparsable:
+        client.api_client.do("POST", "/api/2.2/jobs/create", body=job("${resources.jobs.target.id}"))
+    assert unparsable.value.error_code == "MALFORMED_REQUEST"
+    created = client.api_client.do("POST", "/api/2.2/jobs/create", body=job(target["job_id"], nested=True))
+    assert isinstance(created, dict)
+    with pytest.raises(DatabricksError) as on_reset:
+        client.api_client.do(
+            "POST", "/api/2.2/jobs/reset", body={"job_id": created["job_id"], "new_settings": job(missing)}
+        )
+    assert on_reset.value.error_code == "INVALID_PARAMETER_VALUE"

@@ -142,3 +142,13 @@ def test_emulator_server_class_still_takes_a_token() -> None:
     """The in-process server (tests) keeps its keyword; only the command line changed."""
     with EmulatorServer(token="t") as emu:
         assert emu.url.startswith("http://127.0.0.1:")
+
+
+def test_a_bad_setting_stops_dbjobs_run_with_one_line() -> None:
+    """The settings are read when their module is imported: the error must still be one line, not a traceback."""
+    env = {**os.environ, "DBJOBS_POLL_INTERVAL_SECONDS": "abc"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "controller", "run"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "dbjobs run: DBJOBS_POLL_INTERVAL_SECONDS='abc': expected a number of seconds"

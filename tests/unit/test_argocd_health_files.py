@@ -107,6 +107,9 @@ def test_named_reasons_are_the_controllers() -> None:
         "AdoptTargetMissing",
         "AdoptTargetOwned",
         "DriftNotConverging",
+        "HostNotAllowed",
+        "SecretNotAllowed",
+        "JobsVanished",
     }
     assert terminal <= reasons
     assert _lua_set("RUN_UNHEALTHY") == {r.value for r in health.UNHEALTHY_REASONS}

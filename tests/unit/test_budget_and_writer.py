@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from controller.databricks.budget import MAX_PAUSE_S, FairGate, RequestBudget
+from controller.databricks.budget import MAX_PAUSE_S, FairGate, RequestBudget, TokenBucket
 from controller.databricks.calls import endpoint_of, retry_after_seconds
 from controller.operator.registry import Registry
 from controller.operator.writer import merge_patch
@@ -116,10 +116,10 @@ def test_throttles_are_counted_in_a_window() -> None:
 
 def test_token_bucket_allows_a_burst_then_the_rate() -> None:
     async def scenario() -> float:
-        budget = RequestBudget(rate=20, burst=5)
+        budget, bucket = RequestBudget(), TokenBucket(rate=20, burst=5)
         start = time.monotonic()
         for _ in range(15):
-            await budget.acquire()
+            await budget.acquire(bucket)
         return time.monotonic() - start
 
     took = asyncio.run(scenario())

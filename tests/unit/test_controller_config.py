@@ -55,7 +55,11 @@ def test_every_setting_is_read() -> None:
         ("DBJOBS_METRICS_PORT", "70000", "expected a TCP port"),
         ("DBJOBS_HEALTH_PORT", "http", "expected a TCP port"),
         ("DBJOBS_POLL_INTERVAL_SECONDS", "soon", "expected a number of seconds"),
-        ("DBJOBS_SHUTDOWN_SECONDS", "0", "must be greater than 0"),
+        ("DBJOBS_SHUTDOWN_SECONDS", "0", "at least 1"),
+        ("DBJOBS_POLL_INTERVAL_SECONDS", "nan", "a finite number of seconds"),
+        ("DBJOBS_POLL_INTERVAL_SECONDS", "inf", "a finite number of seconds"),
+        ("DBJOBS_POLL_INTERVAL_SECONDS", "0.001", "at least 1"),
+        ("DBJOBS_WATCH_NAMESPACES", "team-a,Bad_NS", "not a namespace name"),
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str, says: str) -> None:

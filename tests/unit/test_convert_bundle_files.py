@@ -3,8 +3,8 @@ test_convert_bundle_corpus.py).
 
 Covers item 3 of issue 12 rule by rule: ``include:`` globs and paths relative to the bundle root, resources
 merged across files (a duplicate refused), the target's resources, ``run_as``, ``variables`` and ``presets``,
-``mode: development``, ``${var.*}`` / ``${bundle.*}`` / ``${workspace.*}`` resolved, ``${resources.*.id}``
-reported by field, non-job resources listed, ``run_as`` and permissions never dropped silently, and relative
+``mode: development``, ``${var.*}`` / ``${bundle.*}`` / ``${workspace.*}`` resolved, a job's id across files
+linked to its DatabricksJob, non-job resources listed, ``run_as`` and permissions never dropped silently, and relative
 code paths turned into a ``git_source`` with ``--git-url``/``--git-ref`` (against a real Git checkout made
 with gitpython) or refused with that advice.
 """
@@ -162,13 +162,12 @@ def test_the_target_overrides_merge_by_key_and_set_run_as_variables_and_presets(
     assert audit["tasks"][0]["sql_task"]["warehouse_id"] == "w-prod"
 
 
-def test_resource_ids_are_reported_by_field_and_permissions_are_kept_in_an_annotation(tmp_path: Path) -> None:
+def test_a_job_id_of_the_bundle_is_a_reference_and_permissions_are_kept_in_an_annotation(tmp_path: Path) -> None:
     result = convert(shop(tmp_path), "prod")
     by_name = jobs(result)
+    # The job of another file of the bundle: a reference to the DatabricksJob made of it (test_convert_joblinks.py).
     assert by_name["orders"]["spec"]["settings"]["tasks"][1]["run_job_task"]["job_id"] == "${resources.jobs.audit.id}"
-    assert warned(
-        result, "resources.jobs.orders.tasks[1].run_job_task.job_id", "${resources.jobs.audit.id}", "after the bundle"
-    )
+    assert not warned(result, "resources.jobs.orders.tasks[1].run_job_task.job_id")
     grants = json.loads(by_name["audit"]["metadata"]["annotations"]["dbjobs.io/bundle-permissions"])
     assert grants == [
         {"user_name": "auditor@example.com", "level": "CAN_MANAGE_RUN"},

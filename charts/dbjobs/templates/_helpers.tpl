@@ -83,3 +83,14 @@ Deployment, so every render runs them.
 {{- fail "rbac.create binds the controller's ServiceAccount: with serviceAccount.create=false set serviceAccount.name to an existing ServiceAccount" }}
 {{- end }}
 {{- end }}
+
+{{/*
+DBJOBS_WORKLOAD_IDENTITY_CLIENTS from auth.workloadIdentity.allowedClients: "NAMESPACE=CLIENT_ID,...".
+*/}}
+{{- define "dbjobs.workloadIdentityClients" -}}
+{{- $pairs := list -}}
+{{- range .allowedClients -}}
+{{- $pairs = append $pairs (printf "%s=%s" .namespace .clientId) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end }}

@@ -57,6 +57,11 @@ known when a create is authorized); get and update are limited to the release's 
 - apiGroups: [dbjobs.io]
   resources: [databricksjobs]
   verbs: [list, {{ if eq .Values.uninstall.jobs "delete" }}delete{{ else }}patch{{ end }}]
+{{- if eq .Values.uninstall.jobs "delete" }}
+- apiGroups: [dbjobs.io]
+  resources: [databricksworkspaces]
+  verbs: [patch]
+{{- end }}
 {{- end }}
 
 {{/* The uninstall hook, in the release namespace: scale the controller Deployment to 0 (keep only). */}}

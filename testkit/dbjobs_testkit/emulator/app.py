@@ -2,8 +2,10 @@
 error envelope (spec §1-§3).
 
 Per request, in order: admin routes (``/_emulator/...``) skip auth, faults and the log; every
-other request is authenticated (except the host-metadata probe), may be answered by an injected
-fault, is handled, and is logged as ``(method, path, status)`` whatever the outcome.
+other request is authenticated (except the host-metadata probe and the OAuth endpoints under ``/oidc``,
+``http_oauth.py``), may be answered by an injected fault, is handled, and is logged as
+``(method, path, status)`` whatever the outcome. A bearer token is accepted when it is one of the workspace's
+personal access tokens or a live access token the OAuth server issued.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from dbjobs_testkit.emulator import http_admin, http_controls, http_jobs, http_permissions, http_runs
+from dbjobs_testkit.emulator import http_admin, http_controls, http_jobs, http_oauth, http_permissions, http_runs
 from dbjobs_testkit.emulator.errors import (
     ENDPOINT_NOT_FOUND,
     UNAUTHENTICATED,
@@ -25,6 +27,7 @@ from dbjobs_testkit.emulator.errors import (
     RunDoesNotExist,
     invalid,
 )
+from dbjobs_testkit.emulator.oauth import OAuthServer
 from dbjobs_testkit.emulator.params import WORKSPACE, ok
 from dbjobs_testkit.emulator.throttle import HANG_LIMIT_S, THROTTLED_MESSAGE
 from dbjobs_testkit.emulator.workspace import Workspace
@@ -48,11 +51,14 @@ ORG_ID = "900800700600"
 TOKEN: web.AppKey[str] = web.AppKey("token", str)
 
 
-def build_app(workspace: Workspace, token: str) -> web.Application:
-    """The application serving ``workspace`` to clients that send ``Authorization: Bearer <token>``."""
+def build_app(workspace: Workspace, token: str, oauth: OAuthServer | None = None) -> web.Application:
+    """The application serving ``workspace`` to clients that send ``Authorization: Bearer <token>`` (or an
+    access token ``oauth`` issued)."""
     app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY_BYTES)
     app[WORKSPACE] = workspace
     app[TOKEN] = token
+    app[http_oauth.OAUTH] = oauth or OAuthServer()
+    http_oauth.add_routes(app, http_admin.PREFIX)
     if not workspace.accepted_tokens:
         workspace.accepted_tokens = [token]
     http_jobs.add_routes(app, JOBS_PREFIX)
@@ -76,7 +82,10 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
     if request.path.startswith(http_admin.PREFIX + "/"):
         return await _answer(request, handler)
     ws = request.app[WORKSPACE]
-    response = await _answer(request, handler, tokens=ws.accepted_tokens, workspace=ws)
+    if request.path.startswith(http_oauth.PREFIX + "/"):  # no bearer token yet: the client is getting one
+        response = await _answer(request, handler, workspace=ws)
+    else:
+        response = await _answer(request, handler, tokens=ws.accepted_tokens, workspace=ws)
     ws.record_request(request.method, request.path, response.status)
     if ws.captured is not None and isinstance(response, web.Response) and response.body is not None:
         try:
@@ -92,7 +101,7 @@ async def _answer(
 ) -> web.StreamResponse:
     try:
         if tokens is not None and request.path != WELL_KNOWN:
-            _authenticate(request, tokens)
+            _authenticate(request, tokens, request.app[http_oauth.OAUTH])
         if workspace is not None:
             fault = workspace.take_fault(request.method, request.path)
             if fault is not None:
@@ -138,11 +147,13 @@ async def _throttle(request: web.Request, ws: Workspace) -> None:
         waited += HANG_POLL_S
 
 
-def _authenticate(request: web.Request, tokens: list[str]) -> None:
+def _authenticate(request: web.Request, tokens: list[str], oauth: OAuthServer) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, sent = header.partition(" ")
     if scheme.lower() != "bearer" or not sent.strip():
         raise ApiError(401, UNAUTHENTICATED, "Credential was not sent or was of an unsupported type for this API.")
+    if oauth.accepts(sent.strip()):
+        return
     if not any(hmac.compare_digest(sent.strip().encode(), token.encode()) for token in tokens):
         # A real workspace answers with a numeric error_code here (§2.1).
         reason = "Invalid access token."

@@ -16,6 +16,7 @@ from aiohttp import web
 from dbjobs_testkit.emulator.app import build_app
 from dbjobs_testkit.emulator.clock import Clock
 from dbjobs_testkit.emulator.config import EmulatorConfig
+from dbjobs_testkit.emulator.oauth import OAuthServer
 from dbjobs_testkit.emulator.runs import RunTiming
 from dbjobs_testkit.emulator.workspace import DEFAULT_USER, Workspace
 
@@ -31,7 +32,9 @@ class EmulatorServer:
     Usable as a context manager or through :meth:`start` / :meth:`stop`. ``url`` is
     ``"http://HOST:PORT"`` once started. Keyword-only extras: ``user_name`` (identity behind the
     token), ``clock`` (e.g. ``ManualClock``), ``run_timing`` (run phase lengths in ms), ``seed``
-    (reproducible IDs), ``config`` (:class:`EmulatorConfig`: §10 switches and §4.5 limits).
+    (reproducible IDs), ``config`` (:class:`EmulatorConfig`: §10 switches and §4.5 limits). ``oauth`` is the
+    workspace's OAuth authorization server (:class:`~dbjobs_testkit.emulator.oauth.OAuthServer`: clients,
+    federation policies, issued tokens).
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class EmulatorServer:
         self.workspace = Workspace(
             user_name=user_name, clock=clock, run_timing=run_timing, state_file=state_file, seed=seed, config=config
         )
+        self.oauth = OAuthServer()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
@@ -114,7 +118,7 @@ class EmulatorServer:
 
     async def _serve(self) -> None:
         self._stop_event = asyncio.Event()
-        runner = await start_runner(self.workspace, self.token, self.host, self.port)
+        runner = await start_runner(self.workspace, self.token, self.host, self.port, self.oauth)
         try:
             self.port = runner.addresses[0][1]
             self.workspace.host_url = self.url
@@ -124,9 +128,11 @@ class EmulatorServer:
             await runner.cleanup()
 
 
-async def start_runner(workspace: Workspace, token: str, host: str, port: int) -> web.AppRunner:
+async def start_runner(
+    workspace: Workspace, token: str, host: str, port: int, oauth: OAuthServer | None = None
+) -> web.AppRunner:
     """Set up and start an ``AppRunner`` for the emulator on ``host:port``."""
-    runner = web.AppRunner(build_app(workspace, token), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    runner = web.AppRunner(build_app(workspace, token, oauth), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

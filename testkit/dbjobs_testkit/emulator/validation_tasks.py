@@ -17,6 +17,7 @@ import dataclasses
 import re
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from databricks.sdk.service import jobs
@@ -115,6 +116,30 @@ def check_task_sources(task: Settings, path: str, has_git: bool) -> None:
         if isinstance(block, dict) and block.get("source") == "GIT":
             # Source: Source enum docstring ("GIT: ... retrieved from a Git repository defined in git_source").
             raise invalid(f"{path}.{name}.source: source GIT requires git_source to be set on the job.")
+
+
+def check_run_job_targets(tasks: list[Settings], exists: Callable[[int], bool]) -> None:
+    """Every ``run_job_task.job_id`` (for-each inner tasks included) is an integer naming a job of the workspace.
+
+    Source: a Run Job task triggers "other jobs configured in your Databricks workspace", chosen from the
+    workspace's jobs (https://docs.databricks.com/aws/en/jobs/tasks/run-job); ``RunJobTask.job_id`` is an int64
+    "ID of the job to trigger" (databricks-sdk-py databricks/sdk/service/jobs.py). The answer for an id naming no
+    job is the Jobs API's not-found answer, 400 ``INVALID_PARAMETER_VALUE`` "Job <id> does not exist." (spec §2.3);
+    that jobs/create and jobs/reset check the id on write, rather than when the task runs, is not documented: an
+    assumption (docs/emulator.md, "Assumptions"). A value that is not an integer (an unresolved
+    ``${resources.jobs.<name>.id}``) is a body the API cannot parse: 400 ``MALFORMED_REQUEST``.
+    """
+    for path, task in inner_tasks(tasks):
+        block = task.get("run_job_task")
+        if not isinstance(block, dict) or "job_id" not in block:
+            continue
+        job_id, where = block["job_id"], f"{path}.run_job_task.job_id"
+        if isinstance(job_id, bool) or not isinstance(job_id, int):
+            raise ApiError(
+                400, MALFORMED_REQUEST, f"{where}: Could not parse request object: {job_id!r} is not a job id"
+            )
+        if not exists(job_id):
+            raise invalid(f"{where}: Job {job_id} does not exist.")
 
 
 def inner_tasks(tasks: list[Settings]) -> list[tuple[str, Settings]]:

@@ -37,6 +37,7 @@ from dbjobs_testkit.emulator.traffic import (
     RequestLog,
 )
 from dbjobs_testkit.emulator.validation import check_fields, check_job
+from dbjobs_testkit.emulator.validation_tasks import check_run_job_targets
 from dbjobs_testkit.emulator.workspace_controls import ControlsMixin
 from dbjobs_testkit.emulator.workspace_permissions import PermissionsMixin
 
@@ -101,6 +102,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
         new ``job_id``."""
         with self._lock:
             check_job(settings)
+            self._check_targets(settings)
             stored = self._normalize(settings, api_version, "create", None)
             grants = self._init_permissions(access_control_list)
             self._check_create_quota()
@@ -144,6 +146,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
         with self._lock:
             job = self._job(job_id)
             check_job(new_settings)
+            self._check_targets(new_settings)
             job.settings = self._enforce(job_id, self._normalize(new_settings, api_version, "reset", job.settings))
             self._save()
 
@@ -154,6 +157,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
             check_fields(new_settings)
             merged = merge_update(job.settings, new_settings, fields_to_remove)
             check_job(merged)
+            self._check_targets(merged)
             job.settings = self._enforce(job_id, self._normalize(merged, api_version, "update", job.settings))
             self._save()
 
@@ -166,6 +170,11 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
             self._grants.pop(job_id, None)
             self._enforced.pop(job_id, None)
             self._save()
+
+    def _check_targets(self, settings: Json) -> None:
+        """``run_job_task.job_id`` names a job of this workspace (see ``check_run_job_targets``)."""
+        tasks = settings.get("tasks")
+        check_run_job_targets(tasks if isinstance(tasks, list) else [], lambda job_id: job_id in self._jobs)
 
     # ---- In-process test API -------------------------------------------------------------------
 
@@ -187,6 +196,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
             job = self._job(job_id)
             edited = apply_edit(job.settings, patch)
             check_job(edited)
+            self._check_targets(edited)
             job.settings = self._normalize(edited, "2.2", "edit", job.settings)
             self._save()
 

@@ -5,10 +5,12 @@
 -- observedGeneration: Ready (the job exists and can run), Synced (the job matches spec.settings),
 -- Drifted, RunHealthy (what recent runs say); status.observedGeneration; status.jobId.
 -- The first rule that matches wins:
---   1. metadata.deletionTimestamp with the dbjobs finalizer -> Progressing, deletionMessage
+--   1. metadata.deletionTimestamp with the dbjobs finalizer -> Progressing, deletionMessage (the guard's
+--      message while a mass deletion waits for a person's confirmation)
 --   2. no status.conditions                                 -> Progressing
 --   3. a terminal reason on Ready or Synced, or Synced=False, written for the current generation
 --                                                            -> Degraded, "<reason>: <message>"
+--      (but Synced=False ReferenceNotReady, a wait for a referenced job's id -> Progressing)
 --   4. status.observedGeneration behind metadata.generation  -> Progressing
 --   5. spec.paused                                           -> Suspended
 --   6. spec.healthPolicy.affectsReady and the runs are unhealthy -> Degraded
@@ -30,6 +32,9 @@ local TERMINAL = {
   AdoptTargetMissing = true,
   AdoptTargetOwned = true,
   DriftNotConverging = true,
+  HostNotAllowed = true,
+  SecretNotAllowed = true,
+  JobsVanished = true,
 }
 -- RunHealthy=False reasons; Ready carries one of them when healthPolicy.affectsReady gated it.
 local RUN_UNHEALTHY = {
@@ -84,7 +89,10 @@ if meta.deletionTimestamp ~= nil then
   end
   if ours then
     hs.status = "Progressing"
-    if spec.deletionPolicy == "Orphan" then
+    local held = find(status.conditions or {}, "DeletionHeld")
+    if held ~= nil and held.status == "True" then
+      hs.deletionMessage = "Deleting: held by the mass deletion guard, " .. describe(held)
+    elseif spec.deletionPolicy == "Orphan" then
       hs.deletionMessage = "Deleting: " .. jobName() .. " is kept in the workspace (deletionPolicy Orphan); "
         .. "the dbjobs controller releases " .. FINALIZER
     elseif status.jobId == nil then
@@ -123,6 +131,12 @@ if terminal(synced) or terminal(ready) then
   else
     hs.message = describe(ready)
   end
+  return hs
+end
+-- Waiting for a referenced DatabricksJob to get its job id clears by itself: Progressing.
+if synced ~= nil and synced.status == "False" and synced.reason == "ReferenceNotReady" and current(synced) then
+  hs.status = "Progressing"
+  hs.message = describe(synced)
   return hs
 end
 if synced ~= nil and synced.status == "False" and synced.reason ~= "Paused" and current(synced) then
