@@ -14,14 +14,20 @@ does not pay for kopf and the Kubernetes client):
 The emulator, the local control plane and the demo are the test ground's (``dbjobs-testkit``), not
 the product's.
 
-Exit codes follow the subcommand; usage errors exit 2 (argparse convention).
+Exit codes follow the subcommand; usage errors exit 2 (argparse convention). An unexpected exception in
+``convert``, ``diff``, ``export`` or ``plan`` is a bug: it is reported in one line (``dbjobs <cmd>: internal
+error: <type>: <message> (a bug; please report)``) and exits 2, never 1 (which means "changes" to CI); the
+traceback is printed too with ``dbjobs --debug`` or ``DBJOBS_LOG_LEVEL=DEBUG``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from controller.gitops import cli_args as gitops_args
 
@@ -31,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="dbjobs",
         description="GitOps controller for Databricks jobs: run the operator, convert job definitions into "
         "DatabricksJob manifests, diff desired settings against a live job, prepare an uninstall.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of an internal error (also DBJOBS_LOG_LEVEL=DEBUG)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -101,24 +110,69 @@ def main(argv: Sequence[str] | None = None) -> int:
         from controller.operator.uninstall import uninstall
 
         return uninstall(jobs=args.jobs, namespaces=args.namespace, deployment=args.deployment, timeout_s=args.timeout)
-    if args.command == "convert":
-        from controller.gitops.convert_cli import run
-
-        return run(args)
-    if args.command == "export":
-        if args.branch and not args.commit:
-            print("dbjobs export: --branch needs --commit (the commit is made on the new branch)", file=sys.stderr)
-            return 2
-        from controller.gitops.export_cli import export_main
-
-        return export_main(args)
-    if args.command == "plan":
-        from controller.gitops.plan_cli import plan_main
-
-        return plan_main(args)
-    if args.command == "diff":
-        from controller.gitops.diff import diff_main
-
-        return diff_main(args.desired, args.live, output=args.output)
+    if args.command in GITOPS_COMMANDS:
+        return guarded(args, GITOPS_COMMANDS[args.command])
     print(f"unknown command {args.command}", file=sys.stderr)
     return 2
+
+
+def _convert(args: Any) -> int:
+    from controller.gitops.convert_cli import run
+
+    return run(args)
+
+
+def _export(args: Any) -> int:
+    if args.branch and not args.commit:
+        print("dbjobs export: --branch needs --commit (the commit is made on the new branch)", file=sys.stderr)
+        return 2
+    from controller.gitops.export_cli import export_main
+
+    return export_main(args)
+
+
+def _plan(args: Any) -> int:
+    from controller.gitops.plan_cli import plan_main
+
+    return plan_main(args)
+
+
+def _diff(args: Any) -> int:
+    from controller.gitops.diff import diff_main
+
+    return diff_main(args.desired, args.live, output=args.output)
+
+
+GITOPS_COMMANDS: dict[str, Callable[[Any], int]] = {
+    "convert": _convert,
+    "export": _export,
+    "plan": _plan,
+    "diff": _diff,
+}
+
+
+def guarded(args: Any, command: Callable[[Any], int]) -> int:
+    """Run ``command(args)``; an unexpected exception is reported in one line and exits 2 (see the module doc).
+
+    ``dbjobs plan -o markdown`` also writes the error as Markdown to stdout, so a pull-request comment made of
+    stdout says why there is no plan.
+    """
+    try:
+        return command(args)
+    except Exception as exc:  # a bug: say so in one line, exit 2 (never 1, which means "changes")
+        message = (
+            f"dbjobs {args.command}: internal error: {type(exc).__name__}: {_first_line(exc)} (a bug; please report)"
+        )
+        if getattr(args, "debug", False) or os.environ.get("DBJOBS_LOG_LEVEL", "").upper() == "DEBUG":
+            traceback.print_exc(file=sys.stderr)
+        print(message, file=sys.stderr)
+        if args.command == "plan" and getattr(args, "output", "") == "markdown":
+            from controller.gitops.plan_render import markdown_error
+
+            sys.stdout.write(markdown_error(message))
+        return 2
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:500] if lines else "(no message)"

@@ -14,13 +14,14 @@ import logging
 import os
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
-from controller.api.models import GROUP, JOB_PLURAL, VERSION, WORKSPACE_PLURAL
-from controller.operator import healthz, metrics
+from controller.api.models import CLUSTER_WORKSPACE_PLURAL, GROUP, JOB_PLURAL, VERSION, WORKSPACE_PLURAL
+from controller.operator import healthz, metrics, uninstall
 from controller.operator.config import CONFIG
 from controller.operator.credentials import load_kube_config
 from controller.operator.diffbase import DigestDiffBaseStorage
@@ -33,8 +34,15 @@ POLL_INTERVAL_SECONDS = CONFIG.poll_interval_s
 FINALIZER = "dbjobs.io/finalizer"
 #: Worker threads for blocking calls (databricks-sdk, the Kubernetes client); abandoned on shutdown.
 IO_THREADS = 32
+#: kopf's own requests (watches, finalizer patches), seconds: a connection must open within CONNECT_TIMEOUT_S, a
+#: request complete within REQUEST_TIMEOUT_S, a watch end within its timeout plus WATCH_GRACE_S.
+CONNECT_TIMEOUT_S = 10.0
+REQUEST_TIMEOUT_S = 60.0
+WATCH_GRACE_S = 10.0
 
 log = logging.getLogger(__name__)
+#: Whether this process watches every namespace (set by run_operator before kopf starts; tests leave it True).
+_CLUSTER_WIDE = {"value": True}
 
 
 @kopf.on.startup()
@@ -45,14 +53,20 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix="dbjobs.io", key="last-handled-digest")
     settings.peering.standalone = True
     settings.posting.enabled = False  # Events come from our writer only, with reasons from one enum
-    settings.watching.server_timeout = 300
+    # The apiserver ends each watch after server_timeout; a watch still open 10 s later is a dead connection (a
+    # dropped NAT entry, a vanished node) that would otherwise hang, unnoticed, for hours (issue 13).
+    settings.watching.server_timeout = round(CONFIG.watch_timeout_s)  # the apiserver takes whole seconds
+    settings.watching.client_timeout = round(CONFIG.watch_timeout_s) + WATCH_GRACE_S
+    settings.watching.connect_timeout = CONNECT_TIMEOUT_S
+    settings.networking.connect_timeout = CONNECT_TIMEOUT_S
+    settings.networking.request_timeout = REQUEST_TIMEOUT_S
     if CONFIG.watch_namespaces:
         # Named namespaces need no cluster-wide discovery (which a namespaced Role cannot list anyway).
         settings.scanning.disabled = True
     # The last resort if a graceful stop hangs: kopf SIGKILLs its own process after this long.
     settings.process.ultimate_exiting_timeout = CONFIG.shutdown_s + 5
     await asyncio.to_thread(load_kube_config)
-    memo["manager"] = Manager(CONFIG)
+    memo["manager"] = Manager(CONFIG, cluster_wide=_CLUSTER_WIDE["value"])
 
 
 @kopf.on.cleanup()
@@ -80,9 +94,88 @@ async def job_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any
     memo["manager"].job_event(body, type)
 
 
+async def cluster_workspaces_listed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """As ``workspaces_listed``, for ClusterDatabricksWorkspaces (cluster-wide only: see ``_watch_cluster_kinds``)."""
+    memo["manager"].workspace_event(body, None)
+
+
+async def cluster_workspace_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A ClusterDatabricksWorkspace was listed, changed or deleted."""
+    memo["manager"].workspace_event(body, type)
+
+
+async def namespaces_listed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Every Namespace's labels before the first DatabricksJob event (namespaceSelectors decide from them)."""
+    memo["manager"].namespace_event(body, None)
+
+
+async def namespace_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A Namespace was listed, relabelled or deleted."""
+    memo["manager"].namespace_event(body, type)
+
+
+_registered: list[bool] = []
+
+
+def _watch_cluster_kinds() -> None:
+    """Cluster-wide only: watch ClusterDatabricksWorkspaces and Namespaces (indexed first, like workspaces). A
+    controller limited to some namespaces (watchNamespaces: namespaced Roles only) registers neither, so it asks the
+    apiserver for nothing cluster-scoped; a job there naming a ClusterDatabricksWorkspace shows WorkspaceNotAllowed."""
+    if _registered:
+        return
+    _registered.append(True)
+    kopf.index(GROUP, VERSION, CLUSTER_WORKSPACE_PLURAL)(cluster_workspaces_listed)
+    kopf.on.event(GROUP, VERSION, CLUSTER_WORKSPACE_PLURAL)(cluster_workspace_event)
+    kopf.index("v1", "namespaces")(namespaces_listed)
+    kopf.on.event("v1", "namespaces")(namespace_event)
+
+
+#: The DatabricksJob CRD's name: its deletion is an uninstall that keeps the jobs (issue 13).
+JOB_CRD = f"{JOB_PLURAL}.{GROUP}"
+#: Passes over the DatabricksJobs when releasing them, one second apart (a concurrent patch fails one pass).
+RELEASE_PASSES = 10
+
+
+async def job_crd_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """The DatabricksJob CRD is being deleted (with resources present): release every DatabricksJob's finalizer and
+    keep its Databricks job, as ``dbjobs uninstall --jobs keep`` does. kopf stops serving a resource whose CRD is
+    terminating, so without this the remaining resources kept the finalizer and the CRD stayed Terminating for
+    ever; and deleting a CRD is an uninstall, never a request to delete every production job. A re-install
+    with the same namespace/name adopts the kept jobs by their owner tag."""
+    deleting = bool(body.get("metadata", {}).get("deletionTimestamp"))
+    if not deleting or memo.get("job_crd_deleting"):
+        memo["job_crd_deleting"] = deleting
+        return
+    memo["job_crd_deleting"] = True
+    log.warning(f"CRD {JOB_CRD} is being deleted: releasing every DatabricksJob, their Databricks jobs are kept")
+    await asyncio.to_thread(_release_all)
+
+
+def _release_all() -> None:
+    for _ in range(RELEASE_PASSES):
+        try:
+            if uninstall.release_finalizers((), log.info) == 0:
+                return
+        except Exception as err:  # the CRD gone (404) ends it; a conflicting patch is retried next pass
+            if getattr(err, "status", None) == 404:
+                return
+            log.info(f"releasing DatabricksJobs: {err}; trying again")
+        time.sleep(1.0)
+
+
+def _watch_job_crd() -> None:
+    """Cluster-wide only (the ClusterRole lists and watches CRDs): notice the deletion of the DatabricksJob CRD."""
+    kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions", field="metadata.name", value=JOB_CRD)(
+        job_crd_event
+    )
+
+
 @kopf.on.delete(GROUP, VERSION, JOB_PLURAL)
 async def on_delete(body: kopf.Body, retry: int, memo: kopf.Memo, **_: Any) -> None:
-    """Deleted: remove the Databricks job (per deletionPolicy) before kopf drops the finalizer."""
+    """Deleted: remove the Databricks job (per deletionPolicy) before kopf drops the finalizer; while the CRD itself
+    is being deleted, keep the job (see :func:`job_crd_event`)."""
+    if memo.get("job_crd_deleting"):
+        return
     delay = await memo["manager"].delete(body, retry)
     if delay is not None:
         raise kopf.TemporaryError("the Databricks job is not deleted yet", delay=delay)
@@ -125,6 +218,10 @@ def run_operator(*, namespaces: list[str] | None, verbose: bool, liveness: str |
         return code
     health.lead()
     metrics.LEADER.set(1)
+    _CLUSTER_WIDE["value"] = not watch
+    if not watch:
+        _watch_cluster_kinds()
+        _watch_job_crd()
     loop = asyncio.new_event_loop()
     io = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="dbjobs-io")
     loop.set_default_executor(io)  # asyncio.to_thread runs here, so a stop need not wait for it

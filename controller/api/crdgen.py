@@ -22,10 +22,12 @@ from databricks.sdk.service import jobs
 from controller.api import rules
 from controller.api.columns import job_columns, workspace_columns
 from controller.api.models import (
+    CLUSTER_WORKSPACE_PLURAL,
     GROUP,
     JOB_PLURAL,
     VERSION,
     WORKSPACE_PLURAL,
+    ClusterDatabricksWorkspaceSpec,
     DatabricksJobSpec,
     DatabricksJobStatus,
     DatabricksWorkspaceSpec,
@@ -38,6 +40,7 @@ Schema = dict[str, Any]
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
 JOB_FILE = f"{GROUP}_{JOB_PLURAL}.yaml"
 WORKSPACE_FILE = f"{GROUP}_{WORKSPACE_PLURAL}.yaml"
+CLUSTER_WORKSPACE_FILE = f"{GROUP}_{CLUSTER_WORKSPACE_PLURAL}.yaml"
 
 
 def _refine_field(path: str, cls: type, name: str, schema: Schema) -> Schema:
@@ -67,14 +70,16 @@ def settings_schema() -> Schema:
     return schema
 
 
-def _crd(kind: str, plural: str, short: list[str], columns: list[Schema], root: Schema) -> Schema:
+def _crd(
+    kind: str, plural: str, short: list[str], columns: list[Schema], root: Schema, scope: str = "Namespaced"
+) -> Schema:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": scope,
             "names": {
                 "kind": kind,
                 "listKind": f"{kind}List",
@@ -139,6 +144,21 @@ def workspace_crd() -> Schema:
     )
 
 
+def cluster_workspace_crd() -> Schema:
+    """The ClusterDatabricksWorkspace CRD (cluster-scoped): ``spec`` from :class:`ClusterDatabricksWorkspaceSpec`,
+    ``status`` the DatabricksWorkspace's."""
+    root = _root(
+        "A Databricks workspace the platform team offers to the namespaces its namespaceSelector admits; its "
+        "Secrets live in the controller's namespace.",
+        crd_schema(ClusterDatabricksWorkspaceSpec),
+        crd_schema(DatabricksWorkspaceStatus),
+    )
+    short = ["cdbws", "clusterdbworkspace", "clusterdbworkspaces"]
+    return _crd(
+        "ClusterDatabricksWorkspace", CLUSTER_WORKSPACE_PLURAL, short, workspace_columns(), root, scope="Cluster"
+    )
+
+
 def render(crd: Schema, header: str) -> str:
     """Deterministic YAML text of ``crd`` under a comment ``header``."""
     body = yaml.safe_dump(crd, sort_keys=False, width=120, allow_unicode=True)
@@ -157,6 +177,11 @@ def generate() -> dict[str, str]:
         WORKSPACE_FILE: render(
             workspace_crd(),
             f"DatabricksWorkspace: where a Databricks workspace is and how dbjobs authenticates.\n{note}",
+        ),
+        CLUSTER_WORKSPACE_FILE: render(
+            cluster_workspace_crd(),
+            "ClusterDatabricksWorkspace: a platform team's Databricks workspace, for the namespaces it admits.\n"
+            f"{note}",
         ),
     }
 

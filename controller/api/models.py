@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 from pydantic.config import JsonDict
 
 from controller.api.jobstatus import DatabricksJobStatus as DatabricksJobStatus
 from controller.api.meta import ApiModel
+from controller.api.permissions import PERMISSIONS_SCHEMA, JobPermission, check_list
+from controller.api.workspace import ClusterDatabricksWorkspaceSpec as ClusterDatabricksWorkspaceSpec
 from controller.api.workspace import DatabricksWorkspaceSpec as DatabricksWorkspaceSpec
 from controller.api.workspace import DatabricksWorkspaceStatus as DatabricksWorkspaceStatus
 from controller.api.workspace import RequestBudget as RequestBudget
@@ -32,6 +34,7 @@ GROUP = "dbjobs.io"
 VERSION = "v1alpha1"
 JOB_PLURAL = "databricksjobs"
 WORKSPACE_PLURAL = "databricksworkspaces"
+CLUSTER_WORKSPACE_PLURAL = "clusterdatabricksworkspaces"
 
 
 class DriftPolicy(StrEnum):
@@ -48,10 +51,28 @@ class DeletionPolicy(StrEnum):
     ORPHAN = "Orphan"
 
 
-class WorkspaceRef(ApiModel):
-    """``spec.workspaceRef``: ``{name}`` of a ``DatabricksWorkspace`` in the job's own namespace."""
+class WorkspaceKind(StrEnum):
+    """``spec.workspaceRef.kind``: a team's own ``DatabricksWorkspace`` (in the job's namespace) or a platform's
+    cluster-scoped ``ClusterDatabricksWorkspace``."""
 
-    name: str = Field(min_length=1, max_length=253, description="Name of a DatabricksWorkspace in the same namespace.")
+    NAMESPACED = "DatabricksWorkspace"
+    CLUSTER = "ClusterDatabricksWorkspace"
+
+
+class WorkspaceRef(ApiModel):
+    """``spec.workspaceRef``: ``{name, kind?}``, a ``DatabricksWorkspace`` in the job's own namespace (the default
+    kind) or a ``ClusterDatabricksWorkspace`` whose namespaceSelector admits the job's namespace."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        description="Name of a DatabricksWorkspace in the same namespace, or of a ClusterDatabricksWorkspace.",
+    )
+    kind: WorkspaceKind = Field(
+        default=WorkspaceKind.NAMESPACED,
+        description="DatabricksWorkspace (the default: this namespace's own) or ClusterDatabricksWorkspace (the "
+        "platform's, if its namespaceSelector admits this namespace).",
+    )
 
 
 class HealthPolicy(ApiModel):
@@ -121,17 +142,58 @@ class HealthPolicy(ApiModel):
         return cls.model_validate(kept, strict=True)
 
 
+#: The CEL rule of ``spec.adopt`` (the model's validator checks the same): one way to name the job.
+ADOPT_RULE: dict[str, Any] = {
+    "rule": "has(self.jobId) != has(self.name)",
+    "message": "adopt: set exactly one of jobId and name",
+}
+
+
 class Adopt(ApiModel):
-    """``spec.adopt``: ``{jobId}``, the existing Databricks job to take over instead of creating one."""
+    """``spec.adopt``: exactly one of ``{jobId}`` or ``{name}``, the existing Databricks job to take over
+    instead of creating one. ``name`` must match the job's ``settings.name`` exactly (case and spaces
+    included) and be the name of exactly one job of the workspace; none or several is the terminal reason
+    ``AdoptTargetMissing`` / ``AdoptTargetAmbiguous`` (:mod:`controller.reconcile.adopt`), never a guess.
+    Raises ``ValidationError`` for both or neither. Job names: at most 4096 bytes
+    (https://docs.databricks.com/api/workspace/jobs/create, ``name``)."""
 
-    job_id: int = Field(ge=1, alias="jobId", description="The id of the existing job in the workspace.")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "The existing Databricks job to take over: exactly one of jobId and name.",
+            "x-kubernetes-validations": [ADOPT_RULE],
+        }
+    )
 
+    job_id: int | None = Field(default=None, ge=1, alias="jobId", description="The id of the existing job.")
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="The exact name (settings.name) of the existing job. Exactly one job of the workspace may "
+        "have it: none or several is refused with the count and the ids (AdoptTargetMissing, "
+        "AdoptTargetAmbiguous). Only read until the job is adopted (status.jobId).",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Adopt:
+        if (self.job_id is None) == (self.name is None):
+            raise ValueError(ADOPT_RULE["message"])
+        return self
+
+
+#: The apiserver's message (a CEL transition rule on spec.workspaceRef) when an update changes the reference.
+WORKSPACE_REF_IMMUTABLE = "workspaceRef is immutable; create a new DatabricksJob"
 
 _IMMUTABLE_WORKSPACE: JsonDict = {
     # A changed reference would leave the old job running in the old workspace while status points at a new
     # one; refusing the change keeps one resource = one job.
     "x-kubernetes-validations": [
-        {"rule": "self == oldSelf", "message": "workspaceRef is immutable; create a new DatabricksJob"}
+        {
+            # kind absent and kind DatabricksWorkspace are the same reference: spelling the default out is no change.
+            "rule": "self.name == oldSelf.name && (has(self.kind) ? self.kind : 'DatabricksWorkspace') == "
+            "(has(oldSelf.kind) ? oldSelf.kind : 'DatabricksWorkspace')",
+            "message": WORKSPACE_REF_IMMUTABLE,
+        }
     ]
 }
 
@@ -150,7 +212,8 @@ class DatabricksJobSpec(ApiModel):
 
     workspace_ref: WorkspaceRef = Field(
         alias="workspaceRef",
-        description="The DatabricksWorkspace (in this namespace) the job lives in. Required and immutable: to "
+        description="The workspace the job lives in: a DatabricksWorkspace in this namespace, or a "
+        "ClusterDatabricksWorkspace (kind) the platform admits this namespace to. Required and immutable: to "
         "move a job to another workspace, create a new DatabricksJob.",
         json_schema_extra=_IMMUTABLE_WORKSPACE,
     )
@@ -179,10 +242,23 @@ class DatabricksJobSpec(ApiModel):
     )
     adopt: Adopt | None = Field(
         default=None,
-        description="Take over an existing Databricks job instead of creating one: the controller resets that "
-        "job to spec.settings and manages it from then on.",
+        description="Take over an existing Databricks job instead of creating one, by jobId or by its exact "
+        "name: the controller resets that job to spec.settings and manages it from then on.",
+    )
+    permissions: list[JobPermission] | None = Field(
+        default=None,
+        description="The job's permissions (Permissions API), compared on every cycle and corrected or reported "
+        "under driftPolicy like settings. Absent: not managed (never read or written). Present, even empty: the "
+        "job's direct permissions are exactly these, plus its current owner when no entry is IS_OWNER; "
+        "inherited ones (workspace admins) are not compared.",
+        json_schema_extra=PERMISSIONS_SCHEMA,
     )
     settings: dict[str, Any] = Field(
         default_factory=dict,
         description="Jobs API JobSettings (snake_case), as sent to jobs/create and jobs/reset.",
     )
+
+    @model_validator(mode="after")
+    def _check_permissions(self) -> DatabricksJobSpec:
+        check_list(self.permissions)
+        return self

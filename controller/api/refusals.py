@@ -292,12 +292,14 @@ def dependency_cycle(settings: Mapping[str, Any]) -> list[str] | None:
 
     Dependencies naming no task are ignored here (reported elsewhere). Iterative, linear in tasks + edges.
     """
-    tasks = [t for t in settings.get("tasks") or [] if isinstance(t, Mapping)]
+    listed = settings.get("tasks")  # a wrong type (dbjobs plan checks manifests the apiserver never saw) is no DAG
+    tasks = [t for t in listed if isinstance(t, Mapping)] if isinstance(listed, list) else []
     graph: dict[Any, list[Any]] = {}
     for task in tasks:
         deps = task.get("depends_on")
         deps = deps if isinstance(deps, list) else []
-        graph[task.get("task_key")] = [d.get("task_key") for d in deps if isinstance(d, Mapping)]
+        if isinstance(task.get("task_key"), str):
+            graph[task["task_key"]] = [d.get("task_key") for d in deps if isinstance(d, Mapping)]
     state: dict[Any, int] = {}  # 1 = on the current path, 2 = done
     for start in graph:
         if state.get(start):
@@ -309,7 +311,9 @@ def dependency_cycle(settings: Mapping[str, Any]) -> list[str] | None:
             if child == 0:
                 state[node] = 1
                 path.append(node)
-            deps = [d for d in graph.get(node, []) if d in graph and d != node]  # self: reported elsewhere
+            deps = [
+                d for d in graph.get(node, []) if isinstance(d, str) and d in graph and d != node
+            ]  # self: elsewhere
             if child < len(deps):
                 stack.append((node, child + 1))
                 nxt = deps[child]

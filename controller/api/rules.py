@@ -20,9 +20,12 @@ from controller.api.jobrefs import REFERENCE_PATTERN, STRING_ID_PATTERN
 
 Schema = dict[str, Any]
 
-KEY_PATTERN = r"^[\w\-]+$"
+#: ``[\w\-]`` spelled out: the apiserver's Go regexp reads ``\w`` as ASCII only, Python's ``re`` (``dbjobs plan``)
+#: as any Unicode letter; spelled out, both refuse a non-ASCII key alike.
+KEY_PATTERN = r"^[A-Za-z0-9_\-]+$"
 #: A Quartz expression has 6 or 7 whitespace-separated fields; the full syntax is checked in code.
-CRON_SHAPE = r"^\s*\S+(\s+\S+){5,6}\s*$"
+#: Whitespace spelled out as Go's ``\s`` (ASCII) means it: Python's ``\s`` also takes Unicode spaces (see KEY_PATTERN).
+CRON_SHAPE = r"^[\t\n\f\r ]*[^\t\n\f\r ]+([\t\n\f\r ]+[^\t\n\f\r ]+){5,6}[\t\n\f\r ]*$"
 
 #: ``x-kubernetes-list-type: map`` keys: duplicates refused, server-side apply merges items by key.
 LIST_MAP_KEYS: dict[str, str] = {
@@ -70,7 +73,7 @@ CLASS_FIELD_LIMITS: dict[tuple[type, str], Schema] = {
     (jobs.TaskDependency, "outcome"): {"enum": ["true", "false"]},  # SDK docstring: condition outcomes
     (jobs.JobCluster, "job_cluster_key"): {"minLength": 1, "maxLength": 100, "pattern": KEY_PATTERN},
     (jobs.JobEnvironment, "environment_key"): {"minLength": 1, "maxLength": 100},
-    (jobs.JobParameterDefinition, "name"): {"minLength": 1, "maxLength": 255, "pattern": r"^[\w\-.]+$"},
+    (jobs.JobParameterDefinition, "name"): {"minLength": 1, "maxLength": 255, "pattern": r"^[A-Za-z0-9_\-.]+$"},
 }
 # Webhook destinations: at most 3 per event (OpenAPI).
 for _field in jobs.WebhookNotifications.__dataclass_fields__:

@@ -8,8 +8,9 @@ SDK's source (read with :mod:`ast`, never imported as text copies). Python ``Enu
 
 Structural-schema rules (apiextensions.k8s.io/v1) this walk keeps: every node has a ``type``; no ``$ref``;
 maps are ``additionalProperties`` of one type. Recursion (``Task.for_each_task.task`` is a ``Task``) is cut
-at :data:`MAX_SAME_CLASS_DEPTH`: the nested task is expanded once more, anything deeper is an object that
-preserves unknown fields (the API itself refuses a ``for_each_task`` inside a ``for_each_task``).
+at :data:`MAX_SAME_CLASS_DEPTH`: the nested task is expanded once more, anything deeper is an empty object
+(``maxProperties: 0``; the API itself refuses a ``for_each_task`` inside a ``for_each_task``). Never a node that
+preserves unknown fields: that would admit JSON nested deeper than the controller can decode.
 """
 
 from __future__ import annotations
@@ -167,10 +168,13 @@ class SchemaBuilder:
             return {"type": "object", "additionalProperties": self._item_schema(args[1], f"{path}{{}}", stack)}
         if dataclasses.is_dataclass(hint) and isinstance(hint, type):
             if stack.count(hint) >= MAX_SAME_CLASS_DEPTH:
+                # Not x-kubernetes-preserve-unknown-fields: a free-form node admits JSON nested thousands of
+                # levels deep, which the controller's JSON decoder (and any recursive walk) cannot take.
                 return {
                     "type": "object",
-                    "x-kubernetes-preserve-unknown-fields": True,
-                    "description": f"Jobs API `{hint.__name__}` nested deeper than the schema expands.",
+                    "maxProperties": 0,
+                    "description": f"Jobs API `{hint.__name__}` nested deeper than the schema expands: nothing may "
+                    "be set here (the Jobs API refuses a for_each_task inside a for_each_task).",
                 }
             return self.object_schema(hint, path, stack)
         raise TypeError(f"unsupported SDK type {hint!r} at {path}")

@@ -14,7 +14,9 @@
   ``jobs/create`` and ``name`` defaults to ``Untitled``, https://docs.databricks.com/api/workspace/jobs/create),
   and a job with no tasks (``tasks`` is optional there too). dbjobs refuses a missing or empty ``name``
   (the CRD requires it; :data:`NAME_REQUIRED`): ``settings: {}`` or ``name: null`` is nearly always a YAML
-  slip, and a job called ``Untitled`` cannot be told from others in the workspace. A job without tasks is
+  slip, and a job called ``Untitled`` cannot be told from others in the workspace. A name longer than
+  4096 bytes in UTF-8 (:data:`NAME_MAX_BYTES`) is refused before any call: the CRD's ``maxLength`` counts
+  characters, the API bytes. A job without tasks is
   accepted, as Databricks accepts it.
 * A job-id field (``run_job_task.job_id``, a job-completion trigger's ``job_id``) holding a string that is neither
   an id nor a reference ``${resources.jobs.<DatabricksJob name>.id}`` (:mod:`controller.api.jobrefs`): the CRD's
@@ -38,6 +40,11 @@ from controller.api.refusals import refusals
 
 #: The message for a settings without a name (see the module doc); the CRD says the same at admission.
 NAME_REQUIRED = "name: required: dbjobs manages named jobs (Databricks would call this one 'Untitled')"
+
+
+#: "The maximum length is 4096 bytes in UTF-8 encoding" (``JobSettings.name``,
+#: https://docs.databricks.com/api/workspace/jobs/create); 4096 characters of emoji are 16 KB.
+NAME_MAX_BYTES = 4096
 
 
 @functools.cache
@@ -90,6 +97,8 @@ def validate_settings(settings: Mapping[str, Any]) -> list[str]:
     """
     name = settings.get("name")
     found: list[str] = [] if isinstance(name, str) and name.strip() else [NAME_REQUIRED]
+    if isinstance(name, str) and len(name.encode()) > NAME_MAX_BYTES:  # the CRD's maxLength counts characters
+        found.append(f"name: {len(name.encode())} bytes in UTF-8; the Jobs API allows {NAME_MAX_BYTES}")
     found += dependency_problems(settings)
     found += [str(r) for r in refusals(settings)]
     schedule = settings.get("schedule")

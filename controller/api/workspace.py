@@ -4,7 +4,11 @@ per-workspace observer's view of it.
 ``spec``::
 
     {host, tokenSecretRef?: {name, key?} | auth?: {pat | oauthM2M | workloadIdentity} (controller.api.auth),
-     requestBudget?: {requestsPerSecond?, burst?}, deletionGuard?: {...}}
+     requestBudget?: {requestsPerSecond?, burst?}, deletionGuard?: {...},
+     policy?: {runAs?, allowExistingClusters?, requiredTags?, namePrefix?}}   # controller.api.tenancy
+
+``ClusterDatabricksWorkspace`` (cluster-scoped, the platform's): the same ``spec`` plus ``namespaceSelector``
+(a metav1.LabelSelector), its Secrets in the controller's namespace; the same ``status``.
 
 ``status`` (written by the controller's per-workspace observer, once per cycle)::
 
@@ -25,6 +29,7 @@ from pydantic import ConfigDict, Field, model_validator
 from controller.api.auth import SPEC_AUTH_RULE, WorkspaceAuth, auth_of
 from controller.api.auth import SecretKeyRef as SecretKeyRef
 from controller.api.meta import CONDITIONS_LIST, ApiModel, Condition
+from controller.api.tenancy import LabelSelector, WorkspacePolicy
 
 #: The one condition type of a workspace.
 REACHABLE = "Reachable"
@@ -91,6 +96,11 @@ class DeletionGuard(ApiModel):
     )
 
 
+#: What ``spec.host`` may be: ``http(s)://`` and a DNS name or IPv4 address with an optional port, an optional
+#: trailing ``/``. The controller checks the same with :func:`controller.operator.credentials.normalized_host`.
+HOST_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?/?$"
+
+
 class DatabricksWorkspaceSpec(ApiModel):
     """``DatabricksWorkspace.spec``: where the workspace is, how to authenticate (:mod:`controller.api.auth`), how
     fast to call it."""
@@ -105,6 +115,9 @@ class DatabricksWorkspaceSpec(ApiModel):
     host: str = Field(
         min_length=1,
         max_length=2048,
+        # Only scheme://host[:port]: a backslash, user info or a path could name one host and reach another
+        # (requests reads "https://evil.com\\.cloud.databricks.com" as host evil.com).
+        pattern=HOST_PATTERN,
         description="Workspace URL, e.g. https://dbc-1234.cloud.databricks.com. Immutable: the jobs of this workspace "
         "live there; to move them, create a new DatabricksWorkspace (and new DatabricksJobs). The controller uses it "
         "only if it matches the platform's allow-list (DBJOBS_ALLOWED_HOSTS, chart value allowedHosts).",
@@ -146,6 +159,13 @@ class DatabricksWorkspaceSpec(ApiModel):
         "shared by all its jobs. Default 10 requests per second, bursts of 20.",
     )
 
+    policy: WorkspacePolicy | None = Field(
+        default=None,
+        description="What DatabricksJobs using this workspace may ask for (run_as principals, existing clusters, "
+        "required tags, a name prefix), checked before any Databricks call. Absent: no restriction on a "
+        "DatabricksWorkspace; on a ClusterDatabricksWorkspace no run_as and no existing cluster.",
+    )
+
     @model_validator(mode="after")
     def _one_auth(self) -> DatabricksWorkspaceSpec:
         auth_of(self.token_secret_ref, self.auth)  # tokenSecretRef or auth, exactly one (the CRD's CEL rule too)
@@ -155,6 +175,27 @@ class DatabricksWorkspaceSpec(ApiModel):
     def effective_auth(self) -> WorkspaceAuth:
         """``auth``, or ``tokenSecretRef`` read as ``auth.pat``."""
         return auth_of(self.token_secret_ref, self.auth)
+
+
+class ClusterDatabricksWorkspaceSpec(DatabricksWorkspaceSpec):
+    """``ClusterDatabricksWorkspace.spec``: a :class:`DatabricksWorkspaceSpec` owned by the platform team, plus
+    ``namespaceSelector``. Its Secrets are read in the controller's own namespace (``POD_NAMESPACE``), never in a
+    tenant's; a job in a namespace the selector does not admit shows ``WorkspaceNotAllowed`` and nothing is sent."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "A Databricks workspace the platform team offers to the namespaces namespaceSelector "
+            "admits. Secrets named here (tokenSecretRef, auth) are read in the controller's own namespace.",
+            "x-kubernetes-validations": [SPEC_AUTH_RULE],
+        }
+    )
+
+    namespace_selector: LabelSelector | None = Field(
+        default=None,
+        alias="namespaceSelector",
+        description="Which namespaces' DatabricksJobs may use this workspace, by namespace labels. {} admits every "
+        "namespace; absent admits none. A job elsewhere shows WorkspaceNotAllowed and nothing is sent.",
+    )
 
 
 class WorkspaceCondition(Condition):

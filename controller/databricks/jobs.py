@@ -7,12 +7,12 @@ Errors are the SDK's; ``controller.databricks.errors.classify`` says what they m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.service.jobs import JobSettings
+from databricks.sdk.service.jobs import JobAccessControlRequest, JobSettings
 
 from controller.databricks.errors import ErrorKind, classify
 
@@ -50,12 +50,34 @@ def find_owned(client: WorkspaceClient, *, name: str | None, owner_tag: str, own
     return None
 
 
-def create(client: WorkspaceClient, settings: Mapping[str, Any]) -> int:
-    """``jobs/create`` with ``settings``; returns the new job id."""
+def listed_by_name(client: WorkspaceClient, gate: Callable[[], None], name: str) -> list[tuple[int, dict[str, Any]]]:
+    """``(job_id, settings)`` of the jobs ``jobs/list?name=`` returns: an exact but case-insensitive match, so
+    the caller still compares ``settings.name`` exactly (https://docs.databricks.com/api/workspace/jobs/list,
+    ``name``). Without ``expand_tasks`` (``settings`` has the name and tags, not the tasks); 100 jobs a page,
+    each page through ``gate``. Errors are the SDK's."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    token: str | None = None
+    while True:
+        gate()
+        query: dict[str, Any] = {"name": name, "limit": 100, **({"page_token": token} if token else {})}
+        page = client.api_client.do("GET", "/api/2.2/jobs/list", query=query)
+        assert isinstance(page, dict)
+        out += [(int(job["job_id"]), job.get("settings") or {}) for job in page.get("jobs") or []]
+        token = page.get("next_page_token")
+        if not token:
+            return out
+
+
+def create(client: WorkspaceClient, settings: Mapping[str, Any], acl: list[dict[str, str]] | None = None) -> int:
+    """``jobs/create`` with ``settings``; returns the new job id. ``acl`` (``[{user_name | group_name |
+    service_principal_name, permission_level}]``) becomes the job's ``access_control_list``, its initial
+    permissions (https://docs.databricks.com/api/workspace/jobs/create); None sends none."""
     body = JobSettings.from_dict(dict(settings))
     # from_dict turns every absent list into [], and create() would send those: pass only what the
     # user set, so the request body says what spec.settings says (an empty `triggers` is not nothing).
-    kwargs = {name: getattr(body, name) for name in body.__dataclass_fields__ if name in settings}
+    kwargs: dict[str, Any] = {name: getattr(body, name) for name in body.__dataclass_fields__ if name in settings}
+    if acl:
+        kwargs["access_control_list"] = [JobAccessControlRequest.from_dict(dict(g)) for g in acl]
     response = client.jobs.create(**kwargs)
     if response.job_id is None:
         raise RuntimeError("jobs/create answered without a job_id")
@@ -118,3 +140,25 @@ def list_jobs(client: WorkspaceClient, *, name: str | None = None) -> list[Liste
         settings = job.settings.as_dict() if job.settings else {}
         out.append(ListedJob(int(job.job_id), settings, job.creator_user_name))
     return out
+
+
+def get_permissions(client: WorkspaceClient, job_id: int) -> dict[str, Any] | None:
+    """``GET /api/2.0/permissions/jobs/{job_id}``: ``JobPermissions`` as a dict (``{"object_id",
+    "access_control_list": [{user_name | group_name | service_principal_name, "all_permissions":
+    [{"permission_level", "inherited", "inherited_from_object"?}]}]}``); None when the job is gone.
+    https://docs.databricks.com/api/workspace/jobs/getpermissions. Other errors are the SDK's."""
+    try:
+        return client.jobs.get_permissions(str(job_id)).as_dict()
+    except Exception as err:
+        if classify(err) is ErrorKind.GONE:
+            return None
+        raise
+
+
+def set_permissions(client: WorkspaceClient, job_id: int, acl: list[dict[str, str]]) -> dict[str, Any]:
+    """``PUT /api/2.0/permissions/jobs/{job_id}``: the job's direct permissions become exactly ``acl``
+    (``[{user_name | group_name | service_principal_name, permission_level}]``; exactly one ``IS_OWNER`` must
+    remain, else 400). Returns the new ``JobPermissions`` as a dict.
+    https://docs.databricks.com/api/workspace/jobs/setpermissions. Errors are the SDK's."""
+    requests = [JobAccessControlRequest.from_dict(dict(g)) for g in acl]
+    return client.jobs.set_permissions(str(job_id), access_control_list=requests).as_dict()

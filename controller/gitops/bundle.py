@@ -13,16 +13,16 @@ A bundle is ``databricks.yml`` (or pre-GA ``bundle.yml``) and the files its ``in
 * ``${var.*}``, ``${bundle.*}`` and ``${workspace.*}`` resolve where the bundle determines them; the rest
   (``${resources.*.id}``, lookups) is left as written and reported by field;
 * relative code paths become Git paths with ``--git-url``, or are reported (:mod:`controller.gitops.codepaths`);
-* ``permissions`` (bundle-wide and per job) are not ``JobSettings`` and dbjobs does not set job permissions:
-  they are reported for each job and kept in the manifest's ``dbjobs.io/bundle-permissions`` annotation
-  (JSON), never dropped silently; ``lifecycle`` is dropped with a warning;
+* ``permissions`` (per job, and the bundle's or target's applied to every job, the job's own entry winning for a
+  principal both name, https://docs.databricks.com/aws/en/dev-tools/bundles/permissions) become
+  ``spec.permissions`` (:mod:`controller.gitops.bundle_permissions`); an entry that cannot be converted is
+  reported by field; ``lifecycle`` is dropped with a warning;
 * a job without ``name`` is named after its resource key (dbjobs requires a name), with a warning;
 * other resources (pipelines, dashboards, apps, …) and ``artifacts`` are listed as not converted.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +30,7 @@ from typing import Any
 
 from controller.gitops.bundle_files import BundleConfig
 from controller.gitops.bundle_merge import copy_value, merge, merge_keyed_lists
+from controller.gitops.bundle_permissions import spec_permissions
 from controller.gitops.bundle_target import TargetContext, mapping, target_context, targets_of
 from controller.gitops.codepaths import (
     GitOptions,
@@ -44,7 +45,6 @@ from controller.gitops.interpolation import resolve, unresolved
 from controller.gitops.jobschema import JOB_SETTINGS, check_fields, drop_empty_strings
 
 BUNDLE_KEYS = ("bundle", "resources", "targets", "environments", "variables", "include", "workspace")
-PERMISSIONS_ANNOTATION = "dbjobs.io/bundle-permissions"
 PAUSE_STATUSES = ("PAUSED", "UNPAUSED")
 
 
@@ -91,29 +91,16 @@ def apply_presets(settings: dict[str, Any], presets: Mapping[str, Any]) -> None:
                 settings[block] = {**settings[block], "pause_status": pause}
 
 
-def _grant(permission: Mapping[str, Any]) -> str:
-    who = next((str(v) for k, v in permission.items() if k != "level"), "?")
-    return f"{who} {permission.get('level')}"
-
-
-def _permissions(job: Mapping[str, Any], ctx: TargetContext, origin: str) -> tuple[list[Any], list[Finding]]:
+def _permissions(
+    job: Mapping[str, Any], ctx: TargetContext, origin: str
+) -> tuple[list[dict[str, str]] | None, list[Finding]]:
     own: list[Any] = job["permissions"] if isinstance(job.get("permissions"), list) else []
     bundle_wide, where = ctx.permissions
-    every = resolve([*own, *bundle_wide], ctx.scope)
-    if not every:
-        return [], []
-    sources = [join_path(origin, "permissions")] if own else []
-    sources += [where] if bundle_wide else []
-    grants = ", ".join(
-        f"{next((str(v) for k, v in p.items() if k != 'level'), '?')} {p.get('level')}"
-        for p in every
-        if isinstance(p, dict)
+    if not own and not bundle_wide:
+        return None, []
+    return spec_permissions(
+        resolve(own, ctx.scope), join_path(origin, "permissions"), resolve(bundle_wide, ctx.scope), where
     )
-    message = (
-        f"permissions ({grants}) from {' and '.join(sources)} are not converted: dbjobs does not set job permissions; "
-        f"kept in the manifest's {PERMISSIONS_ANNOTATION} annotation, set them with the Permissions API"
-    )
-    return every, [(origin, message)]
 
 
 def _settings_of(
@@ -138,7 +125,7 @@ def _settings_of(
 
 def _finish_job(
     job: dict[str, Any], origin: str, key: str, ctx: TargetContext, config: BundleConfig, git: GitOptions | None
-) -> tuple[dict[str, Any], list[Finding], dict[str, str]]:
+) -> tuple[dict[str, Any], list[Finding], list[dict[str, str]] | None]:
     settings, findings = _settings_of(job, origin, key, ctx)
     permissions, said = _permissions(job, ctx, origin)
     findings += said
@@ -153,8 +140,7 @@ def _finish_job(
     settings = drop_empty_strings(unmark(settings))
     findings += unresolved(settings, origin, ctx.scope)
     findings += check_fields(settings, JOB_SETTINGS, origin)
-    annotations = {PERMISSIONS_ANNOTATION: json.dumps(permissions, sort_keys=True)} if permissions else {}
-    return settings, findings, annotations
+    return settings, findings, permissions
 
 
 def not_converted(config: BundleConfig) -> list[Finding]:
@@ -199,9 +185,10 @@ def bundle_jobs(config: BundleConfig, options: BundleOptions) -> tuple[list[JobS
         if not job:
             findings.append((origin, "job definition is not a mapping; skipped"))
             continue
-        settings, more, annotations = _finish_job(job, origin, str(key), ctx, config, options.git)
+        settings, more, permissions = _finish_job(job, origin, str(key), ctx, config, options.git)
         findings += [_in_file(file, config.root_file, f) for f in more]
-        sources.append(JobSource(settings, origin, str(key), None if file == config.root_file else file, annotations))
+        file_of = None if file == config.root_file else file
+        sources.append(JobSource(settings, origin, str(key), file_of, permissions=permissions))
     section, targets, _ = targets_of(config.doc)
     for name, body in targets.items():
         for key in _jobs_of(body):

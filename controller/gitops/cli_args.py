@@ -71,3 +71,10 @@ def plan_arguments(plan: argparse.ArgumentParser) -> None:
         "--cluster-name", default=None, help="the controller's DBJOBS_CLUSTER_NAME (finds jobs by owner tag)"
     )
     plan.add_argument("--output", "-o", choices=["text", "markdown", "json"], default="text")
+    plan.add_argument(
+        "--max-chars",
+        type=int,
+        default=60_000,
+        help="-o markdown: cut the output to this many characters, listing how many jobs are left out "
+        "(GitHub comments hold 65,536; default 60000; 0: no limit)",
+    )

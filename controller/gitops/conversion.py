@@ -27,7 +27,8 @@ class JobSource:
     field path of the job inside the file (``""`` when the job is the whole document); ``key`` is the bundle
     resource key or, for other forms, ``None`` (the manifest name then comes from ``settings.name``);
     ``file`` is, for a job of a multi-file bundle, the file that defines it (relative to the bundle root; None:
-    the input file itself); ``annotations`` are extra manifest annotations (``dbjobs.io/bundle-permissions``).
+    the input file itself); ``annotations`` are extra manifest annotations; ``permissions`` the manifest's
+    ``spec.permissions`` (``[{userName | groupName | servicePrincipalName, level}]``; None: none given).
     """
 
     settings: dict[str, Any]
@@ -35,6 +36,7 @@ class JobSource:
     key: str | None = None
     file: str | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    permissions: list[dict[str, str]] | None = None
 
 
 def join_path(prefix: str, part: str | int) -> str:

@@ -12,8 +12,11 @@ references the bundle determines are resolved and the rest reported, except ``${
 the Jobs API takes a job id, which becomes a reference to the DatabricksJob made of job ``<key>``
 (:mod:`controller.gitops.joblinks`); a job without a name gets the manifest's name. What is refused (no manifest
 is written, exit 1): a job the Jobs API would refuse, by the rules of :mod:`controller.api.refusals` (each with
-its public source; see docs/gitops.md). What is kept but reported: other fields the Jobs API does not define (the
-CRD admission refuses them), dangling keys, ``{{…}}`` tokens Databricks does not substitute.
+its public source; see docs/gitops.md), and jobs whose references to each other the controller would refuse as
+``InvalidSpec`` (a cycle ``a -> b -> a``, :mod:`controller.reconcile.references`); a job that references a refused
+job is converted and warned about (the reference never resolves). What is kept but reported: other fields the Jobs
+API does not define (the CRD admission refuses them), dangling keys, ``{{…}}`` tokens Databricks does not
+substitute.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.api.jobrefs import job_id_fields
+from controller.api.jobrefs import job_id_fields, referenced_names
 from controller.api.refusals import refusals
 from controller.gitops.bundle import BundleOptions
 from controller.gitops.checks import dynamic_reference_problems, local_path_problems, reference_problems
@@ -30,6 +33,8 @@ from controller.gitops.conversion import ConversionError, Finding, JobSource, jo
 from controller.gitops.joblinks import is_deploy_only_warning, link_jobs
 from controller.gitops.manifest import build_manifest, dns_name, unique_name
 from controller.gitops.sources import read_jobs
+from controller.reconcile.reasons import Reason
+from controller.reconcile.references import Peer, resolve
 
 __all__ = ["BundleOptions", "ConversionError", "ConversionResult", "convert_file"]
 
@@ -40,7 +45,7 @@ _UPLOAD_ADVICE = "the bundle CLI uploads"
 @dataclass
 class ConversionResult:
     """Manifests made from one file (full ``DatabricksJob`` dicts, in file order), the warnings and the
-    refusals, each ``"<file name>: <field path>: <message>"`` (a refusal ends with ``[rule <id>]``, an id of
+    refusals, each ``"<file name>: <field path>: <message>"`` (a Jobs API refusal ends with ``[rule <id>]``, an id of
     :data:`controller.api.refusals.RULES`); ``refused_jobs`` holds the settings of each refused job."""
 
     manifests: list[dict[str, Any]] = field(default_factory=list)
@@ -140,8 +145,15 @@ def convert_file(
             name, settings, _source_annotation(path.name, job), namespace=namespace, workspace_ref=workspace_ref
         )
         manifest["metadata"]["annotations"].update(job.annotations)
+        if job.permissions is not None:
+            spec = manifest["spec"]
+            manifest["spec"] = {k: v for k, v in spec.items() if k != "settings"} | {
+                "permissions": job.permissions,
+                "settings": spec["settings"],
+            }
         result.manifests.append(manifest)
         made.append((job, settings))
+    made = _refuse_invalid_references(result, made, refused_names, path.name, workspace_ref)
     result.warnings = [_line(path.name, f) for f in findings + _references_to_refused(made, refused_names)]
     return result
 
@@ -157,6 +169,37 @@ def _linked(job: JobSource, by_key: dict[str, str], findings: list[Finding]) -> 
     return settings, kept + [(_in_file(job, p), m) for p, m in said]
 
 
+def _refuse_invalid_references(
+    result: ConversionResult,
+    made: list[tuple[JobSource, dict[str, Any]]],
+    refused_names: set[str],
+    file_name: str,
+    workspace_ref: str,
+) -> list[tuple[JobSource, dict[str, Any]]]:
+    """Move the jobs whose references the controller refuses (``InvalidSpec``: a cycle) from the manifests to the
+    refusals; returns what is left of ``made``."""
+    names = [str(m["metadata"]["name"]) for m in result.manifests]
+    peers = {
+        n: Peer(None, referenced_names(settings), workspace_ref) for n, (_, settings) in zip(names, made, strict=True)
+    }
+    keep: list[int] = []
+    for i, (name, (job, settings)) in enumerate(zip(names, made, strict=True)):
+        found = resolve(settings, name=name, workspace=workspace_ref, peers=peers)
+        invalid = [text for reason, text in found.findings if reason is Reason.INVALID_SPEC]
+        if not invalid:
+            keep.append(i)
+            continue
+        where = _in_file(job, job.origin)
+        result.refused += [
+            _line(file_name, (where, f"{text}: the controller refuses it (InvalidSpec), so does dbjobs plan"))
+            for text in invalid
+        ]
+        result.refused_jobs.append(settings)
+        refused_names.add(name)
+    result.manifests = [result.manifests[i] for i in keep]
+    return [made[i] for i in keep]
+
+
 def _references_to_refused(made: list[tuple[JobSource, dict[str, Any]]], refused: set[str]) -> list[Finding]:
     """A warning per reference to a job that was refused (it gets no manifest, so the reference never resolves)."""
     found: list[Finding] = []
@@ -164,5 +207,6 @@ def _references_to_refused(made: list[tuple[JobSource, dict[str, Any]]], refused
         for site in job_id_fields(settings):
             if site.name in refused:
                 where = _in_file(job, join_path(job.origin, site.path) if job.origin else site.path)
-                found.append((where, f"references DatabricksJob {site.name!r}, whose job was refused: no manifest"))
+                message = f"references DatabricksJob {site.name!r}, which was not converted (refused): no manifest"
+                found.append((where, f"{message}; the job waits for it (ReferenceNotFound)"))
     return found

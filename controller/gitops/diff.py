@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import yaml
 
 from controller.gitops.jobschema import JOB_SETTINGS, field_names
+from controller.gitops.yamlsafe import safe_load_all
 from controller.reconcile.compare import OWNER_TAG, without_owner_tag
 from controller.reconcile.drift import (
     ABSENT,
@@ -80,7 +81,7 @@ def _load(path: Path) -> Mapping[str, Any]:
     except OSError as err:
         raise DiffInputError(f"{path}: cannot read: {err.strerror or err}") from err
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in safe_load_all(text) if d is not None]
     except yaml.YAMLError as err:  # JSON is YAML, so one parser reads both
         raise DiffInputError(f"{path}: not JSON or YAML: {err}") from err
     if len(docs) != 1 or not isinstance(docs[0], Mapping):

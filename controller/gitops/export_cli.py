@@ -5,18 +5,24 @@
   comments; see :mod:`controller.gitops.export`);
 * ``--to DIR --branch B --commit``: nothing is written to disk; a commit on the new branch ``B`` (from
   ``--base``, default ``HEAD``) adds or updates the files under ``DIR`` (a path inside ``--repo``), with a
-  message listing the jobs. The current branch, the index and uncommitted work are not touched.
+  message listing the jobs. The current branch, the index and uncommitted work are not touched. ``B`` must be
+  a valid branch name (``git check-ref-format --branch``, and not ``HEAD``); ``DIR`` must be inside the
+  repository (relative to its root, or an absolute path inside its working tree) and not inside ``.git``.
 
 The workspace comes from the usual databricks-sdk configuration (``--profile`` or the environment). Exit
-codes: 0 exported (or nothing to export), 1 a job was skipped, 2 trouble (no workspace configuration, an
-API error, a Git error, a branch that exists). A summary goes to stderr.
+codes: 0 exported (or nothing to export; jobs already managed by a DatabricksJob are skipped, and listed, but
+that is no error), 2 trouble (no workspace configuration, an API error, a Git error, a branch that exists or
+is no valid name, a directory outside the repository). A summary goes to stderr.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+import unicodedata
+from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
+
+import git
 
 from controller.databricks.environment import client_from_environment, workspace_host
 from controller.databricks.jobs import ListedJob, list_jobs
@@ -42,11 +48,52 @@ def existing_on_disk(directory: Path) -> dict[str, str]:
     return out
 
 
+MAX_NAME_IN_MESSAGE = 100
+
+
+def printable(text: str, limit: int = MAX_NAME_IN_MESSAGE) -> str:
+    """``text`` on one line of printable characters (control and format characters, such as ANSI escapes and
+    line breaks, become spaces), cut to ``limit`` characters with ``…``."""
+    clean = "".join(" " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in text)
+    clean = " ".join(clean.split())
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
 def commit_message(result: ExportResult, host: str) -> str:
-    """``dbjobs export: N jobs from HOST`` and one line per job (name, id, manifest)."""
-    lines = [f"dbjobs export: {len(result.exported)} job(s) from {host}", ""]
-    lines += [f"- {job_name} (job {job_id}) -> {name}" for name, job_id, job_name in result.exported]
+    """``dbjobs export: N jobs from HOST`` and one line per job (name, id, manifest). Job names come from the
+    workspace and are made one printable line each (:func:`printable`): a name cannot add lines or trailers
+    (``Co-authored-by:``) to the message."""
+    lines = [f"dbjobs export: {len(result.exported)} job(s) from {printable(host)}", ""]
+    lines += [f"- {printable(job_name)} (job {job_id}) -> {name}" for name, job_id, job_name in result.exported]
     return "\n".join(lines) + "\n"
+
+
+def branch_target(repo_path: str, branch: str, to: str | None) -> str:
+    """The folder of ``--to`` relative to the repository root, after checking ``branch`` and ``to``.
+
+    Raises :class:`GitError` for a branch name Git refuses (``git check-ref-format --branch``) or ``HEAD``, and
+    for a folder outside the repository (``..``, an absolute path outside its working tree) or inside ``.git``.
+    """
+    repo = open_repo(repo_path)
+    if branch == "HEAD" or branch.startswith("-"):
+        raise GitError(f"{branch!r} is not a valid branch name")
+    try:
+        repo.git.check_ref_format("--branch", branch)
+    except git.GitCommandError as exc:
+        raise GitError(f"{branch!r} is not a valid branch name (git check-ref-format --branch)") from exc
+    folder = to or ""
+    if Path(folder).is_absolute():
+        root = Path(str(repo.working_tree_dir)).resolve()
+        try:
+            folder = Path(folder).resolve().relative_to(root).as_posix()
+        except ValueError as exc:
+            raise GitError(f"--to {to}: outside the repository {root}") from exc
+    parts = PurePosixPath(folder.replace("\\", "/")).parts
+    if ".." in parts:
+        raise GitError(f"--to {to}: outside the repository (paths are relative to its root)")
+    if any(p.lower() == ".git" for p in parts):
+        raise GitError(f"--to {to}: inside the Git metadata (.git)")
+    return "/".join(p for p in parts if p not in (".", "/"))
 
 
 def export_to_branch(result: ExportResult, repo_path: str, directory: str, branch: str, base: str, host: str) -> str:
@@ -86,7 +133,7 @@ def _summary(result: ExportResult, err: TextIO) -> None:
         file=err,
     )
     for job_id, why in result.skipped:
-        print(f"{PREFIX} skipped job {job_id}: {why}", file=err)
+        print(f"{PREFIX} skipped job {job_id}: {printable(why, 300)}", file=err)
 
 
 def export_main(args: Any, *, jobs: list[ListedJob] | None = None, out: TextIO | None = None) -> int:
@@ -95,6 +142,12 @@ def export_main(args: Any, *, jobs: list[ListedJob] | None = None, out: TextIO |
     ``jobs`` replaces reading the workspace (tests); ``out`` replaces stdout.
     """
     out, err = out or sys.stdout, sys.stderr
+    if args.branch:
+        try:
+            args.to = branch_target(args.repo, args.branch, args.to)
+        except GitError as exc:
+            print(f"{PREFIX} {exc}", file=err)
+            return 2
     host = "the workspace"
     if jobs is None:
         try:
@@ -125,4 +178,4 @@ def export_main(args: Any, *, jobs: list[ListedJob] | None = None, out: TextIO |
         print(f"{PREFIX} {exc}", file=err)
         return 2
     _summary(result, err)
-    return 1 if result.skipped else 0
+    return 0

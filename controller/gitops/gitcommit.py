@@ -73,6 +73,18 @@ def files_at(
             continue
 
 
+def exists_at(commit: git.Commit, under: str) -> bool:
+    """True when the folder or file ``under`` (``""``: the root) exists at ``commit``."""
+    under = under.strip("/")
+    if not under:
+        return True
+    try:
+        commit.tree / under
+    except KeyError:
+        return False
+    return True
+
+
 def merge_base(repo: git.Repo, a: git.Commit, b: git.Commit) -> git.Commit:
     """The best common ancestor of ``a`` and ``b`` (what ``git diff a...b`` compares ``b`` with)."""
     bases = repo.merge_base(a, b)

@@ -17,6 +17,7 @@ import yaml
 
 from controller.gitops.gitcommit import TreeFile, files_at
 from controller.gitops.manifest import KIND
+from controller.gitops.yamlsafe import safe_load_all
 
 SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -61,7 +62,7 @@ def parse_files(files: Iterable[TreeFile], namespace: str) -> ManifestSet:
     out = ManifestSet()
     for file in sorted(files, key=lambda f: f.path):
         try:
-            docs = list(yaml.safe_load_all(file.text))
+            docs = safe_load_all(file.text)
         except yaml.YAMLError as exc:
             out.problems.append((file.path, f"not valid YAML: {str(exc).splitlines()[0]}"))
             continue

@@ -2,7 +2,8 @@
 
 Used by ``dbjobs convert -o DIR`` and ``dbjobs export --to DIR``. Each file is written to a temporary file in
 the same directory and renamed over its name (a rename within one directory is atomic, so a reader never
-sees half a manifest).
+sees half a manifest). New files get mode 0666 minus the umask (0644 with the usual umask 022), as ``open``
+would give them; a file replaced keeps its mode.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def write_all(directory: Path, files: dict[str, str], *, force: bool = False) ->
             staged.append((tmp, name))
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
+            os.chmod(tmp, _mode(directory / name))
     except BaseException:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
@@ -59,6 +61,20 @@ def write_all(directory: Path, files: dict[str, str], *, force: bool = False) ->
     for tmp, name in staged:
         os.replace(tmp, directory / name)
     return list(changed)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _mode(target: Path) -> int:
+    """The mode for ``target``: its current one when it exists, else 0666 minus the umask."""
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def _unchanged(directory: Path, files: dict[str, str]) -> set[str]:

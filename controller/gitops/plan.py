@@ -6,7 +6,9 @@ Each ``DatabricksJob`` of the revision becomes one :class:`PlanItem`:
   :func:`controller.api.admission.manifest_problems`); nothing else is said about it;
 * ``create``: no job exists for it (none in the workspace by its owner tag, no resource in the cluster, not
   in the base revision);
-* ``adopt``: it adopts an existing job (``spec.adopt.jobId``) not yet managed; the report shows what the
+* ``adopt``: it adopts an existing job (``spec.adopt.jobId``, or ``spec.adopt.name``: against the workspace, the
+  one job of that exact name, as the controller chooses it, :mod:`controller.reconcile.adopt`; none, several or
+  another resource's is ``invalid`` with the controller's reason) not yet managed; the report shows what the
   manifest would change on that job;
 * ``update``: the job (or the resource, or the base revision's manifest) differs: the drift report of the
   controller's own engine (:func:`controller.reconcile.drift.compare`), fields named by ``task_key``, plus
@@ -14,7 +16,8 @@ Each ``DatabricksJob`` of the revision becomes one :class:`PlanItem`:
 * ``no-op``: nothing would change.
 
 What it is compared with, most exact first: the live job in the workspace (found through the resource's
-``status.jobId`` in the cluster, ``spec.adopt.jobId``, or the controller's owner tag); the resource in the
+``status.jobId`` in the cluster, ``spec.adopt.jobId``, the controller's owner tag, or ``spec.adopt.name``); the
+resource in the
 cluster (its ``spec``); the manifest at the base revision. Manifests of the base revision (or, without one,
 resources of the compared namespaces in the cluster) that the revision no longer has become ``delete`` items
 with the ``deletionPolicy`` that decides whether the job goes.
@@ -37,6 +40,8 @@ from controller.databricks.jobs import ListedJob
 from controller.gitops.diff import as_written
 from controller.gitops.manifests import Manifest, ManifestSet
 from controller.gitops.plan_refs import Dependency, Node, dependencies, peers
+from controller.gitops.plan_spec import guard_note, spec_changes, workspace_key, workspace_ref_refused
+from controller.reconcile import adopt
 from controller.reconcile.compare import OWNER_TAG, owner_key, without_owner_tag
 from controller.reconcile.drift import DriftReport, compare
 from controller.reconcile.references import Peer
@@ -59,8 +64,9 @@ class Action(StrEnum):
 class PlanItem:
     """One job: ``action``, the resource ``key`` (``namespace/name``), the ``source`` file, the job's name and
     id when known, what it was compared ``against``, the ``drift`` report, changed operator fields, the
-    ``deletion_policy`` of a delete, ``problems`` of an invalid manifest, and the DatabricksJobs it references
-    (``depends_on``)."""
+    ``deletion_policy`` of a delete, ``problems`` of an invalid manifest, the DatabricksJobs it references
+    (``depends_on``), the ``spec.adopt.name`` it adopts by (``adopt_name``, "" when none), and a delete's
+    ``workspace``."""
 
     action: Action
     key: str
@@ -73,6 +79,8 @@ class PlanItem:
     deletion_policy: str | None = None
     problems: tuple[str, ...] = ()
     depends_on: tuple[Dependency, ...] = ()
+    adopt_name: str = ""
+    workspace: str = ""  # a delete's workspace (plan_spec.workspace_key), for the deletion guard
 
 
 @dataclass(frozen=True)
@@ -88,22 +96,26 @@ class ClusterObject:
 class Live:
     """What the plan compares with besides the base revision: cluster resources by key (None: not asked),
     workspace jobs (None: not asked), the controller's cluster name (for owner tags), and the namespaces
-    whose cluster resources a missing manifest deletes."""
+    whose cluster resources a missing manifest deletes, and the workspaces' deletion budgets."""
 
     cluster: Mapping[str, ClusterObject] | None = None
     workspace: list[ListedJob] | None = None
     cluster_name: str = ""
     namespaces: frozenset[str] = frozenset()
+    deletion_budgets: Mapping[str, int] | None = None  # maxDeletions by plan_spec.workspace_key (None: default)
 
 
 @dataclass
 class Plan:
     """Every item (creates, adopts, updates, deletes, no-ops, invalid, in key order), errors that stopped part
-    of the comparison, and a description of what was ``compared``."""
+    of the comparison, a description of what was ``compared``, notes said once for the whole plan (``hints``),
+    and the deletion guard's note when the deletions exceed it (``deletion_note``)."""
 
     items: list[PlanItem] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     compared: str = ""
+    hints: list[str] = field(default_factory=list)
+    deletion_note: str = ""
 
     def count(self, action: Action) -> int:
         """How many items have ``action``."""
@@ -117,29 +129,32 @@ class Plan:
         return EXIT_CHANGES if any(i.action is not Action.NOOP for i in self.items) else EXIT_NOTHING
 
 
-def _spec_changes(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> tuple[str, ...]:
-    if old is None:
-        return ()
-    keys = sorted((set(new) | set(old)) - {"settings"})
-    return tuple(f"{k}: {old.get(k, '(unset)')} -> {new.get(k, '(unset)')}" for k in keys if new.get(k) != old.get(k))
-
-
 class _Workspace:
     """The workspace's jobs indexed by id and by the controller's owner tag."""
 
     def __init__(self, jobs: list[ListedJob]) -> None:
+        self.jobs = jobs
         self.by_id = {j.job_id: j for j in jobs}
         self.by_owner = {str((j.settings.get("tags") or {}).get(OWNER_TAG)): j for j in jobs}
 
     def find(self, manifest: Manifest, cluster: ClusterObject | None, cluster_name: str) -> ListedJob | None:
-        for job_id in (
-            (cluster.status if cluster else {}).get("jobId"),
-            (manifest.spec.get("adopt") or {}).get("jobId"),
-        ):
+        """The job of ``manifest``: by the id in status or in ``spec.adopt``, by our owner tag, then (no id in
+        status) the one job ``spec.adopt.name`` names; None when none or it is refused (:meth:`adopted`)."""
+        recorded = (cluster.status if cluster else {}).get("jobId")
+        for job_id in (recorded, (manifest.spec.get("adopt") or {}).get("jobId")):
             if isinstance(job_id, int) and job_id in self.by_id:
                 return self.by_id[job_id]
         namespace, name = manifest.key.split("/", 1)
-        return self.by_owner.get(owner_key(cluster_name, namespace, name))
+        owner = owner_key(cluster_name, namespace, name)
+        adopt_name = (manifest.spec.get("adopt") or {}).get("name")
+        if owner in self.by_owner or recorded is not None or not isinstance(adopt_name, str):
+            return self.by_owner.get(owner)
+        chosen = self.adopted(adopt_name, owner).job_id
+        return self.by_id.get(chosen) if chosen is not None else None
+
+    def adopted(self, name: str, owner: str) -> adopt.Target:
+        """The job ``spec.adopt.name`` = ``name`` takes over, as the controller decides it."""
+        return adopt.by_name(name, adopt.named(((j.job_id, j.settings) for j in self.jobs), name), owner)
 
 
 def _item(
@@ -155,8 +170,20 @@ def _item(
 ) -> PlanItem:
     name = str(manifest.settings.get("name") or "")
     report = drift or DriftReport()
+    adopt_name = (manifest.spec.get("adopt") or {}).get("name")
     return PlanItem(
-        action, manifest.key, manifest.source, name, job_id, against, report, spec_changes, None, problems, depends_on
+        action,
+        manifest.key,
+        manifest.source,
+        name,
+        job_id,
+        against,
+        report,
+        spec_changes,
+        None,
+        problems,
+        depends_on,
+        adopt_name if isinstance(adopt_name, str) else "",
     )
 
 
@@ -193,17 +220,22 @@ def _compared_item(manifest: Manifest, resolved: Mapping[str, Any], ctx: _Contex
         if cluster
         else (base.manifests[manifest.key].spec if base and manifest.key in base.manifests else None)
     )
-    changes = _spec_changes(manifest.spec, previous)
+    changes = spec_changes(manifest.spec, previous)
+    if immutable := workspace_ref_refused(manifest.spec, previous):
+        return _item(Action.INVALID, manifest, problems=(immutable,))
     adopt_id = (manifest.spec.get("adopt") or {}).get("jobId")
+    adopting = adopt_id is not None or isinstance((manifest.spec.get("adopt") or {}).get("name"), str)
     if workspace is not None:
         job = workspace.find(manifest, cluster, live.cluster_name)
         if job is None and adopt_id is not None:
             problem = f"spec.adopt.jobId: job {adopt_id} does not exist in the workspace (AdoptTargetMissing)"
             return _item(Action.INVALID, manifest, problems=(problem,))
+        if job is None and (refused := _adopt_refused(manifest, cluster, live, workspace)):
+            return _item(Action.INVALID, manifest, problems=(refused,))
         if job is not None:
             report = as_written(compare(resolved, without_owner_tag(job.settings), owner=job.creator), resolved)
             managed = (job.settings.get("tags") or {}).get(OWNER_TAG) is not None or cluster is not None
-            action = Action.ADOPT if adopt_id is not None and not managed else Action.UPDATE
+            action = Action.ADOPT if adopting and not managed else Action.UPDATE
             if action is Action.UPDATE and report.in_sync and not changes:
                 action = Action.NOOP
             return _item(action, manifest, job_id=job.job_id, against="workspace", drift=report, spec_changes=changes)
@@ -218,7 +250,18 @@ def _compared_item(manifest: Manifest, resolved: Mapping[str, Any], ctx: _Contex
         job_id = (cluster.status.get("jobId") if cluster else None) or adopt_id
         against = "cluster" if cluster else "base"
         return _item(action, manifest, job_id=job_id, against=against, drift=report, spec_changes=changes)
-    return _item(Action.ADOPT if adopt_id is not None else Action.CREATE, manifest, job_id=adopt_id)
+    return _item(Action.ADOPT if adopting else Action.CREATE, manifest, job_id=adopt_id)
+
+
+def _adopt_refused(manifest: Manifest, cluster: ClusterObject | None, live: Live, workspace: _Workspace) -> str:
+    """Why ``spec.adopt.name`` adopts nothing in ``workspace`` (the controller's message and reason), "" when it
+    is not adopting by name or a job was found."""
+    name = (manifest.spec.get("adopt") or {}).get("name")
+    if not isinstance(name, str) or (cluster is not None and cluster.status.get("jobId") is not None):
+        return ""
+    namespace, resource = manifest.key.split("/", 1)
+    refusal = workspace.adopted(name, owner_key(live.cluster_name, namespace, resource)).refusal
+    return f"{refusal.message} ({refusal.reason})" if refusal is not None else ""
 
 
 def _delete_items(
@@ -251,6 +294,7 @@ def _delete_items(
                 job_name=str(settings.get("name") or ""),
                 job_id=job_id,
                 deletion_policy=str(spec.get("deletionPolicy") or "Delete"),
+                workspace=workspace_key(key.split("/", 1)[0], spec),
             )
         )
     return items
@@ -273,6 +317,10 @@ def build_plan(
     ctx = _Context(base, live, workspace, peers(nodes), pending)
     items = [_desired_item(m, ctx) for m in desired.manifests.values()]
     plan.items = sorted(items + deletes, key=lambda i: i.key)
+    deleted_jobs = [i.workspace for i in deletes if i.deletion_policy == "Delete"]
+    plan.deletion_note = guard_note(deleted_jobs, live.deletion_budgets)
+    if any(d.note == UNKNOWN_ID for i in items for d in i.depends_on):
+        plan.hints.append(f"{UNKNOWN_ID}: the cluster and the workspace know it; give --against to see it")
     return plan
 
 
@@ -283,6 +331,7 @@ def _after_merge(
     one, why (a job the plan creates; one the cluster has not made yet; one only the live side would know)."""
     nodes: dict[str, Node] = {}
     pending: dict[str, str] = {}
+    pending.update((key, _DELETED) for key in deleted)
     for key, obj in (live.cluster or {}).items():
         if key not in deleted and key not in desired.manifests:
             job_id = obj.status.get("jobId")
@@ -299,7 +348,7 @@ def _after_merge(
         if cluster is not None:
             pending[key] = _WAITS
         elif (base is not None and key in base.manifests) or (workspace is None and live.cluster is None):
-            pending[key] = "the cluster and the workspace know its job id: give --against to see it"
+            pending[key] = UNKNOWN_ID
         else:
             pending[key] = "created by this plan: the job waits for its id (ReferenceNotReady), then is set to it"
         nodes[key] = Node(manifest.spec, job_id)
@@ -307,3 +356,5 @@ def _after_merge(
 
 
 _WAITS = "no job yet: the job waits for its id (ReferenceNotReady)"
+_DELETED = "deleted by this plan (not in this revision): the job waits (ReferenceNotFound)"
+UNKNOWN_ID = "job id not known to this plan"

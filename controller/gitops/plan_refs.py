@@ -61,7 +61,8 @@ def dependencies(
 ) -> tuple[Mapping[str, Any], tuple[Dependency, ...], tuple[str, ...]]:
     """``(settings resolved where they can be, dependencies, problems)`` of the manifest ``key`` with ``spec``;
     ``pending(name)`` says why a DatabricksJob of the namespace has no job id the plan knows. ``problems`` are
-    what the controller would report as ``InvalidSpec`` (a cycle, another workspace), each naming its field."""
+    what the controller would report as ``InvalidSpec`` (a cycle, another workspace), each naming its field.
+    ``pending`` also says why a name that is not in ``namespace_peers`` is missing (the plan deletes it), or ""."""
     settings: Mapping[str, Any] = spec["settings"] if isinstance(spec.get("settings"), Mapping) else {}
     name = key.split("/", 1)[1]
     workspace = str((spec.get("workspaceRef") or {}).get("name") or "")
@@ -73,7 +74,7 @@ def dependencies(
     for ref in {r.name: r for r in found.references}.values():
         note = ""
         if ref.job_id is None and ref.name not in namespace_peers:
-            note = "not in this revision nor the cluster: the job waits (ReferenceNotFound)"
+            note = pending(ref.name) or "not in this revision nor the cluster: the job waits (ReferenceNotFound)"
         elif ref.job_id is None:
             note = pending(ref.name)
         deps.append(Dependency(ref.name, ref.job_id, note))

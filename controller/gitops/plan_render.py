@@ -3,8 +3,8 @@
 JSON shape (stable; ``null`` never written, absent instead)::
 
     {"compared": str, "exitCode": 0|1|2, "summary": {"create": n, "adopt": n, "update": n, "delete": n,
-     "no-op": n, "invalid": n}, "errors": [str],
-     "items": [{"action", "key", "source", "jobName", "jobId"?, "against"?, "deletionPolicy"?,
+     "no-op": n, "invalid": n}, "errors": [str], "hints": [str], "deletionNote"?: str,
+     "items": [{"action", "key", "source", "jobName", "jobId"?, "adoptName"?, "against"?, "deletionPolicy"?,
                 "changes": [{"path", "desired"?, "live"?}], "specChanges": [str], "problems": [str],
                 "dependsOn": [{"name", "jobId"?, "note"?}]}]}
 
@@ -17,6 +17,8 @@ resolves to, or a note on why it does not yet (text and Markdown: a ``depends on
 from __future__ import annotations
 
 import json
+import re
+import sys
 from typing import Any
 
 from controller.gitops.plan import Action, Plan, PlanItem
@@ -50,6 +52,8 @@ def summary(plan: Plan) -> str:
         Action.INVALID: "invalid",
     }
     parts = [f"{plan.count(a)} {words[a]}" for a in ORDER if plan.count(a)]
+    if plan.deletion_note:
+        parts = [f"{p} ({plan.deletion_note})" if p.endswith(words[Action.DELETE]) else p for p in parts]
     return ", ".join(parts) if parts else "no DatabricksJob manifests"
 
 
@@ -59,6 +63,8 @@ def _headline(item: PlanItem) -> str:
     if item.action is Action.DELETE:
         fate = "left in the workspace" if item.deletion_policy == "Orphan" else "deleted in Databricks"
         return f"{job}{name}: {fate} (deletionPolicy {item.deletion_policy})"
+    if item.action is Action.ADOPT and item.job_id is None and item.adopt_name:
+        job = f"the job named {json.dumps(item.adopt_name)} as "
     if item.action is Action.ADOPT and not item.against:
         return f"{job}{name}: adopted as it is (give --against workspace to see what the manifest changes on it)"
     if item.action in (Action.UPDATE, Action.ADOPT):
@@ -77,6 +83,7 @@ def render_text(plan: Plan) -> str:
     """The human form: a summary line, then one line per job that changes (details indented), no-ops last."""
     lines = [f"dbjobs plan ({plan.compared}): {summary(plan)}"]
     lines += [f"error: {e}" for e in plan.errors]
+    lines += [f"note: {h}" for h in plan.hints]
     for action in ORDER:
         items = [i for i in plan.items if i.action is action]
         if action is Action.NOOP:
@@ -89,24 +96,105 @@ def render_text(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(plan: Plan) -> str:
-    """A pull-request comment: summary, a table of the jobs that change, the details folded per job."""
-    lines = [f"### dbjobs plan: {summary(plan)}", "", f"Compared: {plan.compared}", ""]
-    lines += [f"> **error:** {e}" for e in plan.errors]
+#: Characters that GitHub Markdown (tables, inline text, HTML) reads as syntax, and their HTML entities.
+_MD_ENTITIES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    "|": "&#124;",
+    "`": "&#96;",
+    "[": "&#91;",
+    "]": "&#93;",
+    "!": "&#33;",
+    "*": "&#42;",
+    "_": "&#95;",
+    "~": "&#126;",
+    "\\": "&#92;",
+    "#": "&#35;",
+    "\n": " ",
+    "\r": " ",
+}
+_ZWJ = "\u200d"
+#: Markdown over this many characters is cut (GitHub refuses comments over 65,536 characters).
+MAX_MARKDOWN = 60_000
+
+
+def md_escape(text: str) -> str:
+    """``text`` safe in a GitHub Markdown table cell or paragraph: syntax characters as HTML entities, ``@`` (a
+    mention) followed by a zero-width joiner, line breaks as spaces. https://github.github.com/gfm/"""
+    return "".join(_MD_ENTITIES.get(c, c) for c in text).replace("@", "@" + _ZWJ)
+
+
+def _fence(lines: list[str]) -> str:
+    """A code fence longer than any run of backticks in ``lines`` (so no line can close it)."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def markdown_error(message: str) -> str:
+    """A Markdown block saying ``dbjobs plan`` could not run and why (for ``-o markdown`` on exit 2)."""
+    fence = _fence([message])
+    return f"### dbjobs plan: error\n\nNo plan was made:\n\n{fence}\n{message}\n{fence}\n"
+
+
+def _row(item: PlanItem) -> str:
+    key = md_escape(item.key)
+    return f"| {SYMBOL[item.action]} | {item.action.value} | <code>{key}</code> | {md_escape(_headline(item))} |"
+
+
+def _folded(item: PlanItem) -> list[str]:
+    details = _details(item)
+    if not details:
+        return []
+    fence = _fence(details)
+    head = f"<details><summary>{item.action.value} <code>{md_escape(item.key)}</code></summary>"
+    return [head, "", fence, *details, fence, "", "</details>", ""]
+
+
+def render_markdown(plan: Plan, max_chars: int = MAX_MARKDOWN) -> str:
+    """A pull-request comment: summary, a table of the jobs that change, the details folded per job.
+
+    Job names and other text from the manifests are escaped (:func:`md_escape`). Output over ``max_chars``
+    (0: no limit) keeps the summary and as many table rows and details as fit, then says how many jobs are
+    left out and where to see them.
+    """
+    lines = [f"### dbjobs plan: {md_escape(summary(plan))}", "", f"Compared: {md_escape(plan.compared)}", ""]
+    lines += [f"> **error:** {md_escape(e)}" for e in plan.errors]
+    lines += [f"> **note:** {md_escape(h)}" for h in plan.hints]
     changing = [i for a in ORDER if a is not Action.NOOP for i in plan.items if i.action is a]
-    if changing:
-        lines += ["| | action | DatabricksJob | what happens |", "|---|---|---|---|"]
-        for item in changing:
-            lines.append(f"| {SYMBOL[item.action]} | {item.action.value} | `{item.key}` | {_headline(item)} |")
-        lines.append("")
-    for item in changing:
-        details = _details(item)
-        if details:
-            lines += [f"<details><summary>{item.action.value} <code>{item.key}</code></summary>", "", "```"]
-            lines += [*details, "```", "", "</details>", ""]
     unchanged = [i.key for i in plan.items if i.action is Action.NOOP]
-    if unchanged:
-        lines.append(f"Unchanged: {', '.join(f'`{k}`' for k in unchanged)}")
+    budget = (max_chars or sys.maxsize) - 400  # room for the closing note
+    size = sum(len(line) + 1 for line in lines)
+    shown: set[str] = set()
+    table = ["| | action | DatabricksJob | what happens |", "|---|---|---|---|"] if changing else []
+    for item in changing:
+        row = _row(item)
+        size += len(row) + 1
+        if size > budget:
+            break
+        table.append(row)
+        shown.add(item.key)
+    lines += [*table, ""] if len(table) > 2 else []
+    size = sum(len(line) + 1 for line in lines)
+    for item in changing:
+        block = _folded(item) if item.key in shown else []
+        if size + sum(len(b) + 1 for b in block) > budget:
+            shown.discard(item.key)
+            continue
+        lines += block
+        size += sum(len(b) + 1 for b in block)
+    left = len(changing) - len(shown)
+    keys = f"Unchanged: {', '.join(f'<code>{md_escape(k)}</code>' for k in unchanged)}"
+    if unchanged and size + len(keys) <= budget:
+        lines.append(keys)
+    else:
+        left += len(unchanged)
+    if left:
+        lines += [
+            "",
+            f"… {left} more job(s) not shown in full here (the comment is limited to {max_chars} characters): "
+            "see the job log or the JSON plan (`dbjobs plan -o json`).",
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -119,6 +207,8 @@ def _item_json(item: PlanItem) -> dict[str, Any]:
     }
     if item.job_id is not None:
         out["jobId"] = item.job_id
+    if item.adopt_name:
+        out["adoptName"] = item.adopt_name
     if item.against:
         out["against"] = item.against
     if item.deletion_policy:
@@ -145,6 +235,8 @@ def render_json(plan: Plan) -> str:
         "exitCode": plan.exit_code,
         "summary": {a.value: plan.count(a) for a in ORDER},
         "errors": plan.errors,
+        "hints": plan.hints,
+        **({"deletionNote": plan.deletion_note} if plan.deletion_note else {}),
         "items": [_item_json(i) for i in plan.items],
     }
     return json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"

@@ -20,10 +20,12 @@ import yaml
 from controller.gitops.apiforms import api_jobs
 from controller.gitops.bundle import BundleOptions, bundle_jobs, is_bundle
 from controller.gitops.bundle_files import BundleConfig, load_bundle
+from controller.gitops.bundle_permissions import from_create_bodies
 from controller.gitops.conversion import ConversionError, Finding, JobSource
+from controller.gitops.yamlsafe import LimitedSafeLoader
 
 
-class _Yaml12Loader(yaml.SafeLoader):
+class _Yaml12Loader(LimitedSafeLoader):
     """SafeLoader with YAML 1.2 core-schema booleans and numbers and no implicit timestamps."""
 
 
@@ -118,7 +120,7 @@ def find_jobs(
             f"{name}: no job found (a {kind} that is not a Jobs API body, jobs/get response, "
             "dbx deployment file or bundle YAML)"
         )
-    sources, findings = found
+    sources, findings = from_create_bodies(*found)
     if not sources:
         raise ConversionError(f"{name}: no job found" + "".join(f"; {p}: {m}" if p else f"; {m}" for p, m in findings))
     return sources, findings

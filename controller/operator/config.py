@@ -15,6 +15,8 @@ variable                           meaning                                      
 ``DBJOBS_HEALTH_PORT``             port of ``GET /healthz`` (liveness/readiness); empty = off  empty
 ``DBJOBS_SHUTDOWN_SECONDS``        on SIGTERM, how long in-flight work may take before it is   ``10``
                                    abandoned (must be below ``terminationGracePeriodSeconds``)
+``DBJOBS_WATCH_TIMEOUT_SECONDS``   a watch of the apiserver ends after this long and is opened  ``300``
+                                   again; one silent this long plus 10 s is dropped as dead
 ``DBJOBS_CLUSTER_NAME``            names this cluster in the owner tag, so two clusters that   empty
                                    manage one workspace never claim each other's jobs
 ``DBJOBS_ALLOWED_HOSTS``           comma-separated URL patterns (``fnmatch``, scheme included)  (2)
@@ -25,6 +27,8 @@ variable                           meaning                                      
 ``DBJOBS_WORKLOAD_IDENTITY_CLIENTS``  comma-separated ``NAMESPACE=CLIENT_ID`` (``fnmatch``        empty
                                    patterns): which namespaces' workspaces may use which
                                    service principal through workload identity; empty = none
+``POD_NAMESPACE``                  the controller's own namespace (downward API): where the     (1)
+                                   Secrets of ClusterDatabricksWorkspaces are read
 =================================  =========================================================  ===========
 
 (2) The public clouds' workspace domains, https only: :data:`DEFAULT_ALLOWED_HOSTS`.
@@ -117,12 +121,15 @@ class ControllerConfig:
     metrics_bind_address: str = "0.0.0.0"
     health_port: int | None = None
     shutdown_s: float = 10.0
+    watch_timeout_s: float = 300.0
     cluster_name: str = ""
     leader_election: LeaderElectionSettings | None = None
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
     #: Workload identity (issue 11): the token file, and ``(namespace pattern, client id pattern)`` pairs allowed.
     workload_identity_token_file: str = DEFAULT_WORKLOAD_IDENTITY_TOKEN_FILE
     workload_identity_clients: tuple[tuple[str, str], ...] = ()
+    #: The controller's own namespace (issue 11 item 5): ClusterDatabricksWorkspace Secrets live here; "" unknown.
+    controller_namespace: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ControllerConfig:
@@ -151,12 +158,14 @@ class ControllerConfig:
             metrics_bind_address=get("DBJOBS_METRICS_BIND_ADDRESS") or "0.0.0.0",
             health_port=_port(get, "DBJOBS_HEALTH_PORT"),
             shutdown_s=_seconds(get, "DBJOBS_SHUTDOWN_SECONDS", 10.0),
+            watch_timeout_s=_seconds(get, "DBJOBS_WATCH_TIMEOUT_SECONDS", 300.0),
             cluster_name=get("DBJOBS_CLUSTER_NAME"),
             allowed_hosts=_patterns(get, "DBJOBS_ALLOWED_HOSTS") or DEFAULT_ALLOWED_HOSTS,
             leader_election=_leader_election(get),
             workload_identity_token_file=get("DBJOBS_WORKLOAD_IDENTITY_TOKEN_FILE")
             or DEFAULT_WORKLOAD_IDENTITY_TOKEN_FILE,
             workload_identity_clients=_client_pairs(get, "DBJOBS_WORKLOAD_IDENTITY_CLIENTS"),
+            controller_namespace=get("POD_NAMESPACE") or _service_account_namespace(),
         )
 
 

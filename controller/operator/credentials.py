@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import re
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ from pydantic import ValidationError
 
 from controller.api.auth import WorkspaceAuth
 from controller.api.models import DatabricksWorkspaceSpec
+from controller.api.workspace import HOST_PATTERN
 from controller.databricks.auth import OAUTH_M2M, WORKLOAD_IDENTITY, Auth
+from controller.operator.logs import never_log
 from controller.operator.registry import Registry
 from controller.reconcile.outcome import Problem
 from controller.reconcile.reasons import Reason
@@ -39,9 +42,16 @@ OPT_IN_LABEL = "dbjobs.io/credentials"
 OPT_IN_TYPE = "dbjobs.io/databricks-credentials"
 
 
+_HOST = re.compile(HOST_PATTERN)
+#: A token, client id or client secret: printable ASCII without spaces (an HTTP header cannot hold the rest).
+_CREDENTIAL = re.compile(r"^[\x21-\x7e]+$")
+
+
 def normalized_host(host: str) -> str | None:
     """``scheme://hostname[:port]`` of ``host`` in lower case, or None when it is not a plain http(s) URL (user
     info, a path, a query or a fragment make it None: such a URL could say one host and reach another)."""
+    if not _HOST.match(host.strip()):  # a backslash or user info could say one host and reach another
+        return None
     try:
         url = urllib.parse.urlsplit(host.strip())
         port = url.port
@@ -108,7 +118,8 @@ class SecretCache:
         if cached is not None and time.monotonic() - cached[0] < self.ttl_s:
             return cached[1]
         try:
-            secret = kubernetes.client.CoreV1Api().read_namespaced_secret(name, namespace)
+            api = kubernetes.client.CoreV1Api()
+            secret = api.read_namespaced_secret(name, namespace, _request_timeout=(10.0, 60.0))
         except ApiException as err:
             if err.status == 404:
                 msg = f"Secret {namespace}/{name} named by DatabricksWorkspace {workspace} ({field}) does not exist"
@@ -126,7 +137,15 @@ class SecretCache:
         if not data:
             msg = f"Secret {namespace}/{name} has no key {key!r} (DatabricksWorkspace {workspace} {field})"
             raise CredentialError(Problem(Reason.SECRET_NOT_FOUND, msg))
-        token = base64.b64decode(data).decode().strip()
+        token = base64.b64decode(data).decode(errors="replace").strip()
+        if not _CREDENTIAL.match(token):
+            msg = (
+                f"Secret {namespace}/{name} key {key!r} (DatabricksWorkspace {workspace} {field}) holds a value no "
+                "credential can hold (a line break, a space or a control character inside it): fix the Secret; "
+                "nothing was sent"
+            )
+            raise CredentialError(Problem(Reason.SECRET_NOT_ALLOWED, msg))
+        never_log(token)
         self._cache[(namespace, name, key)] = (time.monotonic(), token)
         return token
 
@@ -150,32 +169,44 @@ def resolve(
     name: str,
     allowed_hosts: tuple[str, ...],
     workload: WorkloadIdentity | None = None,
+    controller_namespace: str = "",
 ) -> Credentials:
-    """Credentials of DatabricksWorkspace ``namespace/name`` (blocking: may read the Secret). The host is checked
+    """Credentials of DatabricksWorkspace ``namespace/name``, or of ClusterDatabricksWorkspace ``name`` when
+    ``namespace`` is "" (its Secrets, and its workload identity permission, are the ``controller_namespace``'s)
+    (blocking: may read the Secret). The host is checked
     against ``allowed_hosts`` before any Secret is read, so a credential never goes to a host the platform did
     not allow; workload identity only for a service principal ``workload`` allows in this namespace.
 
     Raises ``CredentialError`` (WorkspaceNotFound, HostNotAllowed, SecretNotFound, SecretNotAllowed,
     IdentityNotAllowed) and ``ApiException``."""
     ws = registry.workspaces.get((namespace, name))
+    what = f"DatabricksWorkspace {namespace}/{name}" if namespace else f"ClusterDatabricksWorkspace {name}"
     if ws is None:
-        msg = f"DatabricksWorkspace {namespace}/{name} (spec.workspaceRef.name) does not exist"
+        msg = f"{what} (spec.workspaceRef) does not exist"
         raise CredentialError(Problem(Reason.WORKSPACE_NOT_FOUND, msg))
+    if not namespace:  # the platform's: its Secrets are in the controller's own namespace, never a tenant's
+        if not controller_namespace:
+            msg = (
+                f"ClusterDatabricksWorkspace {name}: the controller does not know its own namespace, where this "
+                "workspace's Secrets live (set POD_NAMESPACE; the chart does)"
+            )
+            raise CredentialError(Problem(Reason.SECRET_NOT_FOUND, msg))
+        namespace = controller_namespace
     try:
         spec = DatabricksWorkspaceSpec.model_validate(ws.spec)
     except ValidationError as err:
-        msg = f"DatabricksWorkspace {namespace}/{name} is invalid: {err.errors()[0].get('msg')}"
+        msg = f"{what} is invalid: {err.errors()[0].get('msg')}"
         raise CredentialError(Problem(Reason.WORKSPACE_NOT_FOUND, msg)) from err
     if not host_allowed(spec.host, allowed_hosts):
         msg = (
-            f"DatabricksWorkspace {namespace}/{name} host {spec.host!r} is not allowed by this controller "
+            f"{what} host {spec.host!r} is not allowed by this controller "
             f"(allowed: {', '.join(allowed_hosts)}; the platform sets DBJOBS_ALLOWED_HOSTS, chart value allowedHosts)"
         )
         raise CredentialError(Problem(Reason.HOST_NOT_ALLOWED, msg))
     auth = _auth(spec.effective_auth, spec.token_secret_ref is not None, secrets, namespace, name, workload)
     budget: Any = spec.request_budget
     return Credentials(
-        spec.host.rstrip("/"),
+        normalized_host(spec.host) or spec.host.rstrip("/"),
         auth,
         rate=budget.requests_per_second if budget else None,
         burst=budget.burst if budget else None,

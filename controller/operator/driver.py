@@ -10,6 +10,7 @@ exception is a bug: logged with its traceback, counted, reported as ``InternalEr
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,7 +23,7 @@ from controller.api.validate import validate_settings
 from controller.databricks import jobs
 from controller.databricks.errors import DatabricksFailure, ErrorKind
 from controller.databricks.observer import LiveJob
-from controller.operator import metrics, runnow
+from controller.operator import job_permissions, metrics, runnow, tenancy
 from controller.operator.config import CONFIG
 from controller.operator.guard import Held
 from controller.operator.logs import about
@@ -31,7 +32,7 @@ from controller.operator.references import ReferenceIndex
 from controller.operator.registry import JobResource, Registry
 from controller.operator.runtime import WorkspaceRuntime, backoff_seconds
 from controller.operator.writer import Writer
-from controller.reconcile import guard
+from controller.reconcile import adopt, guard
 from controller.reconcile.compare import owner_key
 from controller.reconcile.conditions import Condition, merge_conditions
 from controller.reconcile.decide import Observation
@@ -64,7 +65,8 @@ class Driver:
         res = self.registry.job(uid)
         if res is None or res.deleting or res.workspace != runtime.key:
             return True
-        await runtime.ready.wait()
+        if tenancy.admitted(self.registry, res):  # one not admitted waits for nothing: it is refused, no call made
+            await runtime.ready.wait()
         res = self.registry.job(uid) or res
         async with metrics.ReconcileTimer() as timer:
             try:
@@ -117,19 +119,25 @@ class Driver:
         if problems := self._validate(res, spec):  # what admission cannot check; before any call
             message = "spec.settings is invalid: " + "; ".join(problems)
             return Facts(spec=spec, problem=Problem(Reason.INVALID_SPEC, message, False), **base)
+        if refused := tenancy.problem(self.registry, res, spec):  # namespaceSelector, spec.policy; before any call
+            return Facts(spec=spec, problem=refused, **base)
         if runtime.cycle.problem is not None:
             return Facts(spec=spec, problem=runtime.cycle.problem, **base)
         try:
-            observation = await self._observe(res, spec, owner, runtime)
+            matches = await self._adopt_matches(res, spec, owner, runtime)
+            observation = await self._observe(res, spec, owner, runtime, matches)
+            observation = await job_permissions.observe(runtime, spec, observation)  # spec.permissions only
         except DatabricksFailure as failure:
             return Facts(spec=spec, problem=problem_of(failure), **base)
+        base["adopt_matches"] = matches
         job_id = observation.job_id
         recorded = res.status.get("jobId")
         if job_id is None and recorded is not None and not runtime.guard.may_recreate(int(recorded)):
             held = len(runtime.guard.vanished)
             message = (
                 f"job {recorded} vanished from the workspace together with {held - 1} other(s) and is not re-created "
-                f"until a person confirms: annotate DatabricksWorkspace {runtime.key[1]} with "
+                f"until a person confirms: annotate {'' if runtime.key[0] else 'Cluster'}DatabricksWorkspace "
+                f"{runtime.key[1]} with "
                 f"{guard.CONFIRM_RECREATION}=<new value> (a reset workspace, a wrong host or another workspace's "
                 "credential?)"
             )
@@ -149,15 +157,43 @@ class Driver:
     def forget(self, uid: str) -> None:
         self._checked.pop(uid, None)
 
-    async def _observe(
+    async def _adopt_matches(
         self, res: JobResource, spec: DatabricksJobSpec, owner: str, runtime: WorkspaceRuntime
+    ) -> tuple[adopt.Named, ...] | None:
+        """While ``spec.adopt.name`` is to be adopted: every job of that exact name, and the jobs already carrying
+        our owner tag (adopted before and status lost, e.g. a re-install: :func:`adopt.by_name` takes those
+        first); None otherwise. From the index when its cycle looked for the name and found one, else from one
+        ``jobs/list?name=`` (a name applied after the cycle began, or a job created since)."""
+        if spec.adopt is None or spec.adopt.name is None or res.status.get("jobId") is not None:
+            return None
+        name, index, conn = spec.adopt.name, runtime.index, runtime.conn
+        found = index.named(name) if index is not None else None
+        if not found:
+            found = adopt.named(await conn.run(lambda c: jobs.listed_by_name(c, conn.gate, name)), name)
+        ours = [adopt.Named(j.job_id, owner) for j in index.owned_by(owner)] if index is not None else []
+        return tuple(sorted({*found, *ours}, key=lambda n: n.job_id))
+
+    async def _observe(
+        self,
+        res: JobResource,
+        spec: DatabricksJobSpec,
+        owner: str,
+        runtime: WorkspaceRuntime,
+        matches: tuple[adopt.Named, ...] | None,
     ) -> Observation:
-        """The job from the index: by the id in status (or spec.adopt before a job is recorded), else by our
-        owner tag. A job the index lacks is read with jobs/get (created after the cycle began, or gone)."""
+        """The job from the index: by the id in status (or the one spec.adopt names before a job is recorded),
+        else by our owner tag. A job the index lacks is read with jobs/get (created after the cycle began, or
+        gone)."""
         index = runtime.index
         assert index is not None, "runtime.ready is set only after an index exists or a problem is recorded"
         adopting = spec.adopt is not None and res.status.get("jobId") is None
-        job_id = spec.adopt.job_id if adopting and spec.adopt else res.status.get("jobId")
+        job_id = res.status.get("jobId")
+        if adopting and spec.adopt is not None:
+            job_id = spec.adopt.job_id
+            if spec.adopt.name is not None:
+                job_id = adopt.by_name(spec.adopt.name, matches or (), owner).job_id
+                if job_id is None:  # none or several: plan refuses, nothing is read
+                    return Observation(None, None)
         if job_id is not None:
             live = runtime.observation.live(int(job_id)) if runtime.observation else None
             if live is not None:
@@ -181,20 +217,24 @@ class Driver:
     async def _act(self, res: JobResource, decision: Decision, facts: Facts, runtime: WorkspaceRuntime) -> Result:
         try:
             if decision.step is Step.CREATE:
-                return await self._create(res, decision.body, runtime)
+                return await self._create(res, decision.body, runtime, job_permissions.create_acl(decision))
             if decision.step is Step.RESET:
-                assert facts.observation is not None and facts.observation.job_id is not None
-                return await self._reset(facts.observation, decision.body, runtime)
+                observed = facts.observation
+                assert observed is not None and observed.job_id is not None
+                reset = functools.partial(self._reset, observed, decision.body, runtime)
+                return await job_permissions.reset(runtime, decision, observed, reset)
         except DatabricksFailure as failure:
             if failure.kind is ErrorKind.RATE_LIMITED and decision.step is Step.CREATE:
                 runtime.conn.budget.creation_limited()
             return Result(failure=problem_of(failure))
         return Result()
 
-    async def _create(self, res: JobResource, body: Mapping[str, Any], runtime: WorkspaceRuntime) -> Result:
+    async def _create(
+        self, res: JobResource, body: Mapping[str, Any], runtime: WorkspaceRuntime, acl: list[dict[str, str]] | None
+    ) -> Result:
         budget = runtime.conn.budget
         async with budget.creating(res.namespace):
-            job_id = await runtime.conn.call(lambda c: jobs.create(c, body))
+            job_id = await runtime.conn.call(lambda c: jobs.create(c, body, acl))
         budget.creation_succeeded()
         if runtime.observation is not None:
             # A new job: no run history to look up, and what we sent stands for it until the next list.
@@ -239,6 +279,9 @@ class Driver:
             if held[1] is not None:
                 await self.writer.event(res, held[1])
             return held[0]
+        if not tenancy.admitted(self.registry, res):  # the platform's credential is not this namespace's any more
+            why = f"{res.namespace} is not admitted by ClusterDatabricksWorkspace {res.workspace[1]}"
+            return await self._give_up(res, job_id, DELETE_ATTEMPTS, why)
         if runtime is None or runtime.credentials is None:
             why = runtime.cycle.problem.message if runtime and runtime.cycle.problem else "no workspace"
             return await self._give_up(res, job_id, retry, f"cannot reach the workspace: {why}")
@@ -248,9 +291,12 @@ class Driver:
             job_id = min((j.job_id for j in owned), default=None)
         if job_id is None:
             return None
-        if not await self._admitted(res, runtime, int(job_id)):  # the mass deletion guard holds it
-            return GUARD_RECHECK_S
         try:
+            # The guard counts deletions of jobs that exist: one missing from the index is re-read first (the
+            # index may predate it), and one already gone is released without waiting for a person.
+            gone = await self._gone(runtime, int(job_id))
+            if not gone and not await self._admitted(res, runtime, int(job_id)):  # the mass deletion guard holds it
+                return GUARD_RECHECK_S
             deleted = await runtime.conn.call(lambda c: jobs.delete(c, int(job_id)))
         except DatabricksFailure as failure:
             if failure.kind is ErrorKind.UNAUTHORIZED:
@@ -265,6 +311,12 @@ class Driver:
         said = f"deleted Databricks job {job_id}" if deleted else f"Databricks job {job_id} was already gone"
         await self.writer.event(res, Event("Normal", EventReason.JOB_DELETED, said))
         return None
+
+    async def _gone(self, runtime: WorkspaceRuntime, job_id: int) -> bool:
+        """Whether job ``job_id`` no longer exists: absent from the index and from ``jobs/get``."""
+        if runtime.index is None or job_id in runtime.index.jobs:
+            return False
+        return await runtime.conn.call(lambda c: jobs.get_job(c, job_id)) is None
 
     async def _admitted(self, res: JobResource, runtime: WorkspaceRuntime, job_id: int) -> bool:
         """Ask the workspace's deletion guard; a held deletion shows ``DeletionHeld`` on the resource (Ready is

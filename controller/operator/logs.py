@@ -25,6 +25,35 @@ class _DropTimerSuccess(logging.Filter):
         return not (message.startswith(self.QUIET) and message.endswith(" succeeded."))
 
 
+#: Credential values the controller has read (tokens, client ids and secrets); never printed.
+_SECRETS: set[str] = set()
+
+
+def never_log(value: str) -> None:
+    """Have every later log line show ``[REDACTED]`` instead of ``value`` (a credential the controller read)."""
+    if len(value) >= 6:
+        _SECRETS.add(value)
+
+
+class _Redact(logging.Filter):
+    """Replaces every value :func:`never_log` registered, in the message and the traceback: a second line of
+    defence behind the Secret checks (an SDK or HTTP library error can quote a header, a URL or a body)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _SECRETS:
+            return True
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        for secret in _SECRETS:
+            message = message.replace(secret, "[REDACTED]")
+            if record.exc_text:
+                record.exc_text = record.exc_text.replace(secret, "[REDACTED]")
+        record.msg, record.args = message, None
+        record.exc_info = None  # the text formatter and kopf's JSON formatter both print exc_text instead
+        return True
+
+
 def configure_logging(*, level: str, fmt: str) -> None:
     """Install the root handler: ``level`` one of DEBUG/INFO/WARNING/ERROR, ``fmt`` ``text`` or ``json``."""
     kopf.configure(
@@ -36,6 +65,7 @@ def configure_logging(*, level: str, fmt: str) -> None:
     logging.getLogger().setLevel(level)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_DropTimerSuccess())
+        handler.addFilter(_Redact())
     # The SDK logs every retry at DEBUG with request details; keep it at INFO even under DEBUG.
     logging.getLogger("databricks.sdk").setLevel(max(logging.INFO, logging.getLevelName(level)))
 

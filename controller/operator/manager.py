@@ -17,7 +17,7 @@ import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
-from controller.operator import credentials, metrics
+from controller.operator import credentials, metrics, tenancy
 from controller.operator.config import ControllerConfig
 from controller.operator.driver import Driver
 from controller.operator.guard import Held
@@ -39,9 +39,11 @@ STATUS_HEARTBEAT_S = 60.0
 class Manager:
     """See the module docstring."""
 
-    def __init__(self, config: ControllerConfig) -> None:
+    def __init__(self, config: ControllerConfig, *, cluster_wide: bool | None = None) -> None:
+        """``cluster_wide``: whether every namespace is watched (and so ClusterDatabricksWorkspaces and Namespaces);
+        default: ``config`` names no namespace."""
         self.config = config
-        self.registry = Registry()
+        self.registry = Registry(cluster_wide=not config.watch_namespaces if cluster_wide is None else cluster_wide)
         self.secrets = credentials.SecretCache()
         self._workload = credentials.WorkloadIdentity(  # auth.workloadIdentity (issue 11)
             config.workload_identity_token_file, config.workload_identity_clients
@@ -82,14 +84,31 @@ class Manager:
                 self.runtime(other.workspace).enqueue(uid)
 
     def workspace_event(self, body: Mapping[str, Any], event_type: str | None) -> None:
+        """A DatabricksWorkspace or ClusterDatabricksWorkspace (no namespace: key ``("", name)``) changed."""
         changed = self.registry.workspace_event(body, event_type)
         meta = body.get("metadata") or {}
-        key = (str(meta.get("namespace")), str(meta.get("name")))
+        key = (str(meta.get("namespace") or ""), str(meta.get("name")))
         runtime = self.runtimes.get(key)
         if runtime is not None and changed:
             self._status_written.pop(key, None)
             self._sync_guard(runtime)
             runtime.refresh_now()
+            for res in self.registry.jobs_of(key):  # its policy or selector may admit or refuse them now
+                if not res.deleting:
+                    runtime.enqueue(res.uid)
+
+    def namespace_event(self, body: Mapping[str, Any], event_type: str | None) -> None:
+        """A Namespace changed: when its labels did, queue its DatabricksJobs that use a ClusterDatabricksWorkspace
+        (its namespaceSelector may admit or refuse them now)."""
+        if not self.registry.namespace_event(body, event_type):
+            return
+        namespace = str((body.get("metadata") or {}).get("name"))
+        for res in list(self.registry.jobs.values()):
+            if res.namespace == namespace and res.workspace[0] == "" and not res.deleting:
+                runtime = self.runtime(res.workspace)
+                runtime.enqueue(res.uid)
+                if not runtime.ready.is_set():
+                    runtime.refresh_now()
 
     async def delete(self, body: Mapping[str, Any], retry: int) -> float | None:
         """The finalizer's work for a deleted DatabricksJob; None when it may go, else seconds to wait."""
@@ -109,12 +128,21 @@ class Manager:
             runtime = WorkspaceRuntime(
                 key=key,
                 resolve=lambda: asyncio.to_thread(
-                    credentials.resolve, self.registry, self.secrets, *key, self.config.allowed_hosts, self._workload
+                    credentials.resolve,
+                    self.registry,
+                    self.secrets,
+                    *key,
+                    self.config.allowed_hosts,
+                    self._workload,
+                    self.config.controller_namespace,
                 ),
                 observations=self.observations,
                 reconcile=self.driver.reconcile,
-                members=lambda: [r.uid for r in self.registry.jobs_of(key) if not r.deleting],
+                members=lambda: [  # a namespace a ClusterDatabricksWorkspace does not admit makes no call
+                    r.uid for r in self.registry.jobs_of(key) if not r.deleting and tenancy.admitted(self.registry, r)
+                ],
                 wanted_ids=lambda: self._wanted(key),
+                names=lambda: self._wanted_names(key),
                 on_cycle=self._after_cycle,
                 on_refused=lambda: self._forget_secret(key),
                 known=lambda: [
@@ -138,6 +166,15 @@ class Manager:
                 ids.add(adopt)
         return ids
 
+    def _wanted_names(self, key: tuple[str, str]) -> set[str]:
+        """``spec.adopt.name`` of the jobs of workspace ``key`` not adopted yet: the observer indexes those names."""
+        names: set[str] = set()
+        for res in self.registry.jobs_of(key):
+            name = (res.spec.get("adopt") or {}).get("name")
+            if isinstance(name, str) and name and res.status.get("jobId") is None and not res.deleting:
+                names.add(name)
+        return names
+
     async def stop(self) -> None:
         for runtime in list(self.runtimes.values()):
             await runtime.stop()
@@ -153,7 +190,7 @@ class Manager:
         runtime.guard.restore(ws.status)
         released = runtime.guard.confirm_deletions(ws.annotations.get(guard.CONFIRM_DELETIONS))
         recreated = runtime.guard.confirm_recreation(ws.annotations.get(guard.CONFIRM_RECREATION))
-        ref = ("DatabricksWorkspace", ws.namespace, ws.name, ws.uid)
+        ref = (ws.kind, ws.namespace, ws.name, ws.uid)
         if released:
             said = f"{released} held job deletion(s) released by a person"
             self._spawn(self.writer.event(ref, Event("Normal", EventReason.DELETIONS_CONFIRMED, said)))
@@ -172,8 +209,8 @@ class Manager:
         """Databricks refused the token of workspace ``key``: read its Secret again at the next use."""
         ws = self.registry.workspaces.get(key)
         name = credentials.secret_name(dict(ws.spec)) if ws else None  # auth.pat, auth.oauthM2M or tokenSecretRef
-        if name:
-            self.secrets.invalidate(key[0], name)
+        if name:  # a ClusterDatabricksWorkspace's Secret is in the controller's namespace
+            self.secrets.invalidate(key[0] or self.config.controller_namespace, name)
 
     async def _after_cycle(self, runtime: WorkspaceRuntime) -> None:
         await self._write_workspace_status(runtime)
@@ -201,13 +238,13 @@ class Manager:
             reason = EventReason.WORKSPACE_REACHABLE if _reachable(new) else EventReason.WORKSPACE_UNREACHABLE
             message = next(c["message"] for c in new["conditions"] if c["type"] == "Reachable")
             await self.writer.event(
-                ("DatabricksWorkspace", ws.namespace, ws.name, ws.uid),
+                (ws.kind, ws.namespace, ws.name, ws.uid),
                 Event("Normal" if _reachable(new) else "Warning", reason, message),
             )
 
     async def _guard_events(self, ws: WorkspaceResource, last: Mapping[str, Any], new: Mapping[str, Any]) -> None:
         """One Warning per batch: when the guard starts holding deletions, or vanished jobs."""
-        ref = ("DatabricksWorkspace", ws.namespace, ws.name, ws.uid)
+        ref = (ws.kind, ws.namespace, ws.name, ws.uid)
         for ctype, reason in (("DeletionHeld", EventReason.DELETION_HELD), ("JobsVanished", EventReason.JOBS_VANISHED)):
             before, after = _condition(last, ctype), _condition(new, ctype)
             if after.get("status") == "True" and before.get("status") != "True":

@@ -5,8 +5,8 @@ same service principal: they share one loop, so a workspace is listed once per c
 namespaces use it. Each loop:
 
 * refreshes the :class:`~controller.databricks.observer.JobIndex` and run history every ``interval``
-  seconds (backing off to 5 minutes while the workspace fails), wanted ids being the union of its
-  subscribers';
+  seconds (backing off to 5 minutes while the workspace fails), wanted ids and names (``spec.adopt.name``)
+  being the union of its subscribers';
 * then tells every subscriber (a :class:`~controller.operator.runtime.WorkspaceRuntime`), which queues its
   DatabricksJobs and writes its workspace's status.
 
@@ -60,6 +60,7 @@ class Subscriber(Protocol):
 
     def has_members(self) -> bool: ...
     def wanted(self) -> set[int]: ...
+    def wanted_names(self) -> set[str]: ...
     def budget(self) -> tuple[float, int] | None: ...
     async def observed(self, observation: Observation) -> None: ...
 
@@ -151,11 +152,13 @@ class Observation:
 
     async def _one_cycle(self) -> None:
         wanted: set[int] = set()
+        names: set[str] = set()
         for sub in list(self.subscribers):
             wanted |= sub.wanted()
+            names |= sub.wanted_names()
         conn = self.conn
         try:
-            report = await conn.run(lambda client: self.observer.refresh(client, conn.gate, wanted))
+            report = await conn.run(lambda client: self.observer.refresh(client, conn.gate, wanted, names))
             self.cycle = CycleState(time.time(), report)
             started = self.observer.index.started if self.observer.index else 0.0
             self.fresh = {k: v for k, v in self.fresh.items() if v[0] > started}

@@ -13,8 +13,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.api.models import WorkspaceKind
 from controller.operator import runnow
 from controller.reconcile.guard import CONFIRM_DELETIONS, CONFIRM_RECREATION
+
+CLUSTER_KIND = WorkspaceKind.CLUSTER.value
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,10 @@ class JobResource:
 
     @property
     def workspace(self) -> tuple[str, str]:
-        return (self.namespace, str((self.spec.get("workspaceRef") or {}).get("name") or ""))
+        """``(namespace, name)`` of its DatabricksWorkspace, or ``("", name)`` of a ClusterDatabricksWorkspace."""
+        ref = self.spec.get("workspaceRef") or {}
+        namespace = "" if ref.get("kind") == CLUSTER_KIND else self.namespace
+        return (namespace, str(ref.get("name") or ""))
 
     @property
     def ref(self) -> str:
@@ -60,7 +66,7 @@ class JobResource:
 
 @dataclass(frozen=True)
 class WorkspaceResource:
-    """One DatabricksWorkspace as last seen (``spec`` raw)."""
+    """One DatabricksWorkspace as last seen (``spec`` raw); a ClusterDatabricksWorkspace has ``namespace`` ""."""
 
     uid: str
     namespace: str
@@ -75,13 +81,22 @@ class WorkspaceResource:
         meta = body.get("metadata") or {}
         return cls(
             uid=str(meta.get("uid")),
-            namespace=str(meta.get("namespace")),
+            namespace=str(meta.get("namespace") or ""),
             name=str(meta.get("name")),
             generation=int(meta.get("generation") or 0),
             spec=copy.deepcopy(dict(body.get("spec") or {})),
             status=copy.deepcopy(dict(body.get("status") or {})),
             annotations=dict(meta.get("annotations") or {}),
         )
+
+    @property
+    def cluster(self) -> bool:
+        """A ClusterDatabricksWorkspace (the platform's, cluster-scoped)."""
+        return not self.namespace
+
+    @property
+    def kind(self) -> str:
+        return CLUSTER_KIND if self.cluster else "DatabricksWorkspace"
 
 
 @dataclass
@@ -90,6 +105,10 @@ class Registry:
 
     jobs: dict[str, JobResource] = field(default_factory=dict)
     workspaces: dict[tuple[str, str], WorkspaceResource] = field(default_factory=dict)
+    #: Labels of every namespace, for ClusterDatabricksWorkspace namespaceSelectors (watched when cluster-wide).
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Whether ClusterDatabricksWorkspaces and Namespaces are watched (the controller watches every namespace).
+    cluster_wide: bool = True
     _written: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
 
     def job_event(self, body: Mapping[str, Any], event_type: str | None) -> tuple[JobResource | None, bool]:
@@ -127,6 +146,18 @@ class Registry:
             or old.annotations.get(CONFIRM_DELETIONS) != ws.annotations.get(CONFIRM_DELETIONS)
             or old.annotations.get(CONFIRM_RECREATION) != ws.annotations.get(CONFIRM_RECREATION)
         )
+
+    def namespace_event(self, body: Mapping[str, Any], event_type: str | None) -> bool:
+        """Record a watch event of a Namespace; True when its labels changed (a namespaceSelector may now admit
+        or refuse its DatabricksJobs)."""
+        meta = body.get("metadata") or {}
+        name, labels = str(meta.get("name")), dict(meta.get("labels") or {})
+        old = self.namespaces.get(name)
+        if event_type == "DELETED":
+            self.namespaces.pop(name, None)
+            return old is not None
+        self.namespaces[name] = labels
+        return old != labels
 
     def job(self, uid: str) -> JobResource | None:
         """The latest snapshot with the newest status: ours when the watch has not echoed it yet."""

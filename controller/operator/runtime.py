@@ -53,6 +53,7 @@ class WorkspaceRuntime:
     on_cycle: Callable[[WorkspaceRuntime], Awaitable[None]]
     on_refused: Callable[[], None]
     known: Callable[[], list[Held]] = list
+    names: Callable[[], set[str]] = set  # spec.adopt.name of the jobs not adopted yet
     guard: WorkspaceGuard = field(default_factory=WorkspaceGuard)
     credentials: Credentials | None = None
     observation: Observation | None = None
@@ -97,6 +98,9 @@ class WorkspaceRuntime:
 
     def wanted(self) -> set[int]:
         return self.wanted_ids()
+
+    def wanted_names(self) -> set[str]:
+        return self.names()
 
     def budget(self) -> tuple[float, int] | None:
         """This workspace's ``requestBudget`` (requests per second, burst), None before it was resolved."""

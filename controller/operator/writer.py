@@ -17,7 +17,7 @@ from typing import Any, cast
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from controller.api.models import GROUP, JOB_PLURAL, VERSION, WORKSPACE_PLURAL
+from controller.api.models import CLUSTER_WORKSPACE_PLURAL, GROUP, JOB_PLURAL, VERSION, WORKSPACE_PLURAL
 from controller.operator import metrics
 from controller.operator.registry import JobResource, Registry
 from controller.reconcile.conditions import rfc3339
@@ -26,6 +26,9 @@ from controller.reconcile.outcome import Event, NewStatus
 log = logging.getLogger(__name__)
 COMPONENT = "dbjobs"
 MAX_MESSAGE = 1024
+#: (connect, read) seconds of each status patch and Event: a dead apiserver connection fails the write (retried with
+#: the next change) instead of holding a worker thread forever (issue 13).
+K8S_TIMEOUT_S = (10.0, 60.0)
 
 
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,8 +78,9 @@ class Writer:
         if not patch:
             return
         body = {"metadata": {"uid": uid}, "status": patch}
+        plural = WORKSPACE_PLURAL if namespace else CLUSTER_WORKSPACE_PLURAL  # "": a ClusterDatabricksWorkspace
         try:
-            await asyncio.to_thread(_patch_status, namespace, WORKSPACE_PLURAL, name, body)
+            await asyncio.to_thread(_patch_status, namespace, plural, name, body)
         except ApiException as err:  # the workspace's status is a report: never fail the observation for it
             if err.status not in (404, 409):
                 log.warning(f"[{namespace}/{name}] DatabricksWorkspace status not written: {err.status} {err.reason}")
@@ -89,15 +93,13 @@ class Writer:
             ("DatabricksJob", res.namespace, res.name, res.uid) if isinstance(res, JobResource) else res
         )
         now = rfc3339(dt.datetime.now(dt.UTC))
+        involved = {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "name": name, "namespace": namespace, "uid": uid}
+        if not namespace:  # a cluster-scoped object's Events go to "default", as client-go's recorder puts them
+            del involved["namespace"]
+            namespace = "default"
         body = {
             "metadata": {"generateName": f"{name}.", "namespace": namespace},
-            "involvedObject": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": kind,
-                "name": name,
-                "namespace": namespace,
-                "uid": uid,
-            },
+            "involvedObject": involved,
             "reason": event.reason.value,
             "message": event.message[:MAX_MESSAGE],
             "type": event.type,
@@ -117,9 +119,17 @@ class Writer:
 
 def _patch_status(namespace: str, plural: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     api = kubernetes.client.CustomObjectsApi()
-    answer = api.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, body)
+    if not namespace:
+        answer = api.patch_cluster_custom_object_status(
+            GROUP, VERSION, plural, name, body, _request_timeout=K8S_TIMEOUT_S
+        )
+    else:
+        answer = api.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, plural, name, body, _request_timeout=K8S_TIMEOUT_S
+        )
     return cast(dict[str, Any], answer)
 
 
 def _create_event(namespace: str, body: dict[str, Any]) -> None:
-    kubernetes.client.CoreV1Api().create_namespaced_event(namespace, body)  # type: ignore[arg-type]
+    api = kubernetes.client.CoreV1Api()
+    api.create_namespaced_event(namespace, body, _request_timeout=K8S_TIMEOUT_S)  # type: ignore[arg-type]

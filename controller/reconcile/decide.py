@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from controller.api.models import DeletionPolicy, DriftPolicy
+from controller.reconcile import permissions
 from controller.reconcile.conditions import find_condition
 from controller.reconcile.drift import DriftReport, compare_memo
 from controller.reconcile.reasons import ConditionType, Reason
@@ -36,11 +37,14 @@ class Observation:
 
     ``job_id`` is the id the job was found under (from ``status.jobId`` or the owner tag), or None.
     ``owner``: the job's creator when the read said (the server's default ``run_as``), else None.
+    ``acl``: the job's direct permissions (:mod:`controller.reconcile.permissions`) when ``spec.permissions``
+    manages them and they were read, else None (not compared).
     """
 
     job_id: int | None
     live: Mapping[str, Any] | None
     owner: str | None = None
+    acl: permissions.Acl | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ def decide(
     drift_policy: DriftPolicy,
     paused: bool = False,
     references_changed: bool = False,
+    desired_acl: permissions.Acl | None = None,
 ) -> Plan:
     """Decide what to do for one DatabricksJob.
 
@@ -94,10 +99,17 @@ def decide(
     ``desired`` is what would be sent (owner tag included, references to other DatabricksJobs resolved), compared
     as is. ``references_changed``: those references resolve to other job ids than when last applied (a referenced
     job was re-created): a change of the desired settings like a new generation, so it is applied whatever the
-    policy and releases a hold on a refused generation.
+    policy and releases a hold on a refused generation. ``desired_acl``: ``spec.permissions`` when present; with
+    ``observed.acl`` their differences are drift like the settings' (paths ``permissions[<kind>:<name>]``).
     """
     plan = _decide(
-        desired, observed, status=status, generation=generation, drift_policy=drift_policy, moved=references_changed
+        desired,
+        observed,
+        status=status,
+        generation=generation,
+        drift_policy=drift_policy,
+        moved=references_changed,
+        acl=desired_acl,
     )
     if paused and plan.verb in (Verb.CREATE, Verb.RESET):
         return Plan(Verb.HOLD_PAUSED, drift=plan.drift, spec_changed=plan.spec_changed, report=plan.report)
@@ -106,7 +118,7 @@ def decide(
 
 def _decide(
     desired: Mapping[str, Any], observed: Observation, *, status: Mapping[str, Any], generation: int,
-    drift_policy: DriftPolicy, moved: bool = False,
+    drift_policy: DriftPolicy, moved: bool = False, acl: permissions.Acl | None = None,
 ) -> Plan:  # fmt: skip
     spec_changed = status.get("observedGeneration") != generation or moved
     if held_invalid(status, generation) and not moved:
@@ -114,6 +126,7 @@ def _decide(
     if observed.live is None:
         return Plan(Verb.CREATE, recreate=status.get("jobId") is not None, spec_changed=spec_changed)
     report = compare_memo(desired, observed.live, owner=observed.owner, applied_write_only=applied_write_only(status))
+    report = permissions.with_permissions(report, acl, observed.acl)
     paths = report.paths
     if report.in_sync:
         return Plan(Verb.NOTHING, spec_changed=spec_changed, report=report)

@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from controller.api.models import DatabricksJobSpec
-from controller.reconcile import health
+from controller.reconcile import adopt, health, permissions
 from controller.reconcile import status as st
 from controller.reconcile.compare import OWNER_TAG
 from controller.reconcile.conditions import Condition, find_condition, merge_conditions
@@ -59,7 +59,9 @@ class Facts:
     why); ``observation`` None when the workspace could not be read (``problem`` says why); ``runs`` the
     job's recent runs, most recent first (None: not known); ``now`` timezone-aware; times in ``runs`` are
     epoch ms (Databricks). ``name`` is the resource's name and ``peers`` the DatabricksJobs of its namespace by
-    name, for the references of ``spec.settings`` to other DatabricksJobs (:mod:`controller.reconcile.references`)."""
+    name, for the references of ``spec.settings`` to other DatabricksJobs (:mod:`controller.reconcile.references`).
+    ``adopt_matches``: while ``spec.adopt.name`` is to be adopted, every job of the workspace with that exact name
+    (:mod:`controller.reconcile.adopt`); the observation is then of the one chosen, if any."""
 
     spec: DatabricksJobSpec | None
     generation: int
@@ -73,6 +75,7 @@ class Facts:
     now: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     name: str = ""
     peers: Mapping[str, Peer] = field(default_factory=dict)
+    adopt_matches: tuple[adopt.Named, ...] | None = None
 
 
 class Step(StrEnum):
@@ -86,7 +89,9 @@ class Step(StrEnum):
 @dataclass(frozen=True)
 class Decision:
     """The step, the settings it sends (owner tag and explicit values included, references resolved), and why
-    (the plan); ``references`` the references of ``spec.settings`` as resolved now (None: not resolved)."""
+    (the plan); ``references`` the references of ``spec.settings`` as resolved now (None: not resolved); ``acl``
+    the job's desired direct permissions (``spec.permissions``; None: not managed), sent with a create and by the
+    step when ``permissions[...]`` paths differ."""
 
     step: Step
     body: Mapping[str, Any] = field(default_factory=dict)
@@ -94,6 +99,7 @@ class Decision:
     problem: Problem | None = None
     unchanged: bool = False  # this generation was refused before: write nothing at all
     references: tuple[Reference, ...] | None = None
+    acl: permissions.Acl | None = None
 
 
 @dataclass(frozen=True)
@@ -116,12 +122,32 @@ class NewStatus:
     events: list[Event] = field(default_factory=list)
 
 
+def workspace_changed(status: Mapping[str, Any], host: str) -> Problem | None:
+    """A terminal problem when ``status.jobUrl`` (``<host>/jobs/<id>``) names another host than ``host``, the
+    workspace's now: a DatabricksWorkspace deleted and re-created with another host (the field itself is
+    immutable). The job lives in the old workspace; creating it in the new one would leave two. None otherwise."""
+    url, job_id = status.get("jobUrl"), status.get("jobId")
+    if not host or not isinstance(url, str) or job_id is None or "/jobs/" not in url:
+        return None
+    recorded = url.rsplit("/jobs/", 1)[0].rstrip("/")
+    if recorded.lower() == host.rstrip("/").lower():
+        return None
+    msg = (
+        f"Databricks job {job_id} lives in {recorded}, but the workspace now names {host.rstrip('/')}: dbjobs does "
+        "not re-create a job in another workspace. Point the DatabricksWorkspace back at the old host, or delete "
+        "this DatabricksJob (deletionPolicy: Orphan keeps the old job) and apply it again to create a new one"
+    )
+    return Problem(Reason.WORKSPACE_CHANGED, msg, retry=False)
+
+
 def plan(facts: Facts) -> Decision:
     """Decide the step. Problems first (unparsable spec, references to other DatabricksJobs that cannot be
     resolved, a refused generation, the workspace), then adopt checks, then
     :func:`controller.reconcile.decide.decide` on the settings that would be sent (references resolved)."""
     if facts.spec is None:
         return Decision(Step.NONE, problem=facts.problem)
+    if (elsewhere := workspace_changed(facts.status, facts.host)) is not None:
+        return Decision(Step.NONE, problem=elsewhere)
     refs = resolve(facts.spec.settings, name=facts.name, workspace=facts.spec.workspace_ref.name, peers=facts.peers)
     if facts.problem is None and refs.reason is not None:
         problem = Problem(refs.reason, refs.message, retry=False)
@@ -140,15 +166,11 @@ def plan(facts: Facts) -> Decision:
     if facts.problem is not None or facts.observation is None:
         return Decision(Step.NONE, problem=facts.problem, references=refs.references)
     observed = facts.observation
-    adopt = facts.spec.adopt.job_id if facts.spec.adopt and facts.status.get("jobId") is None else None
-    if adopt is not None and observed.job_id != adopt:
-        msg = f"spec.adopt.jobId {adopt} does not exist in the workspace"
-        return Decision(Step.NONE, problem=Problem(Reason.ADOPT_TARGET_MISSING, msg))
     holder = ((observed.live or {}).get("tags") or {}).get(OWNER_TAG)
-    if adopt is not None and holder not in (None, facts.owner):
-        # The holder's tag names its namespace: not for another tenant to read.
-        msg = f"spec.adopt.jobId {adopt} is managed by another DatabricksJob (it carries another {OWNER_TAG} tag)"
-        return Decision(Step.NONE, problem=Problem(Reason.ADOPT_TARGET_OWNED, msg))
+    if facts.spec.adopt is not None and facts.status.get("jobId") is None:  # adopted once: status has the id
+        refusal = adopt.check(facts.spec.adopt, facts.adopt_matches, observed.job_id, holder, facts.owner)
+        if refusal is not None:
+            return Decision(Step.NONE, problem=Problem(refusal.reason, refusal.message))
     body = desired_with_owner(explicit_settings(refs.settings, owner=observed.owner), facts.owner, OWNER_TAG)
     # An adopted job that does not carry our owner tag yet is not reset only to add it (an export round trip
     # must write nothing): spec.adopt finds it, and the tag goes on with the next reset made for another reason.
@@ -156,6 +178,7 @@ def plan(facts: Facts) -> Decision:
     if facts.spec.adopt is not None and observed.live is not None and holder is None:
         tags = {k: v for k, v in body["tags"].items() if k != OWNER_TAG}
         compared = {k: v for k, v in body.items() if k != "tags"} | ({"tags": tags} if tags else {})
+    acl = None if facts.spec.permissions is None else permissions.desired(facts.spec.permissions)
     verdict = decide(
         compared,
         observed,
@@ -164,11 +187,12 @@ def plan(facts: Facts) -> Decision:
         drift_policy=facts.spec.drift_policy,
         paused=facts.spec.paused,
         references_changed=moved,
+        desired_acl=acl,
     )
     if verdict.verb is Verb.HOLD_INVALID:
         return Decision(Step.NONE, unchanged=True)
     step = {Verb.CREATE: Step.CREATE, Verb.RESET: Step.RESET}.get(verdict.verb, Step.NONE)
-    return Decision(step, body=body, plan=verdict, references=refs.references)
+    return Decision(step, body=body, plan=verdict, references=refs.references, acl=acl)
 
 
 def settle(facts: Facts, decision: Decision, result: Result) -> NewStatus | None:
@@ -212,13 +236,22 @@ def _reference_fields(decision: Decision, problem: Problem | None) -> dict[str, 
 
 #: Problems that end this generation's attempt (recorded with observedGeneration so Argo CD stops waiting).
 _GENERATION_FINAL = frozenset(
-    {Reason.INVALID_SPEC, Reason.ADOPT_TARGET_MISSING, Reason.ADOPT_TARGET_OWNED, Reason.PAUSED}
+    {
+        Reason.INVALID_SPEC,
+        Reason.ADOPT_TARGET_MISSING,
+        Reason.ADOPT_TARGET_OWNED,
+        Reason.ADOPT_TARGET_AMBIGUOUS,
+        Reason.PAUSED,
+        Reason.POLICY_VIOLATION,
+        Reason.WORKSPACE_NOT_ALLOWED,
+    }
 )
+_ADOPT_REFUSED = (Reason.ADOPT_TARGET_MISSING, Reason.ADOPT_TARGET_OWNED, Reason.ADOPT_TARGET_AMBIGUOUS)
 
 
 def _keeps_job(problem: Problem) -> bool:
     """Whether an existing job keeps Ready=True through ``problem`` (it keeps running on its last settings)."""
-    return problem.reason not in (Reason.ADOPT_TARGET_MISSING, Reason.ADOPT_TARGET_OWNED, Reason.JOBS_VANISHED)
+    return problem.reason not in (*_ADOPT_REFUSED, Reason.JOBS_VANISHED)
 
 
 def _job_fields(facts: Facts, job_id: int) -> dict[str, Any]:

@@ -56,10 +56,12 @@ class Reason(StrEnum):
     NO_RUNS = "NoRuns"
     # spec.paused: the controller observes but changes nothing (Synced False while it differs).
     PAUSED = "Paused"
-    # spec.adopt names a job that the workspace does not have.
+    # spec.adopt names a job that the workspace does not have (by id, or no job has spec.adopt.name).
     ADOPT_TARGET_MISSING = "AdoptTargetMissing"
     # spec.adopt names a job another DatabricksJob owns (its dbjobs-owner tag).
     ADOPT_TARGET_OWNED = "AdoptTargetOwned"
+    # spec.adopt.name is the name of several jobs of the workspace: which one is not guessed.
+    ADOPT_TARGET_AMBIGUOUS = "AdoptTargetAmbiguous"
     # The request budget: 429s beyond the SDK's retries, or the hourly job-creation limit (Synced False).
     RATE_LIMITED = "RateLimited"
     # An unexpected exception in the controller itself: a bug, reported as such and retried with backoff.
@@ -73,6 +75,14 @@ class Reason(StrEnum):
     SECRET_NOT_ALLOWED = "SecretNotAllowed"
     # auth.workloadIdentity names a service principal the platform did not allow in this namespace (issue 11).
     IDENTITY_NOT_ALLOWED = "IdentityNotAllowed"
+    # Tenancy (issue 11 item 5, controller/reconcile/tenancy.py), terminal until the spec, the workspace or the
+    # namespace's labels change; nothing is sent: a ClusterDatabricksWorkspace whose namespaceSelector does not admit
+    # the job's namespace / settings the workspace's spec.policy refuses (every violated field named).
+    WORKSPACE_NOT_ALLOWED = "WorkspaceNotAllowed"
+    POLICY_VIOLATION = "PolicyViolation"
+    # status.jobUrl names another host than the workspace's (it was deleted and re-created elsewhere): the job
+    # lives in the old workspace, so nothing is created in the new one (found as a new user would, issue 11).
+    WORKSPACE_CHANGED = "WorkspaceChanged"
     # The mass deletion / re-creation guard (controller/reconcile/guard.py).
     DELETION_BUDGET_EXCEEDED = "DeletionBudgetExceeded"
     WITHIN_BUDGET = "WithinBudget"
@@ -113,9 +123,13 @@ class EventReason(StrEnum):
     HOST_NOT_ALLOWED = "HostNotAllowed"
     SECRET_NOT_ALLOWED = "SecretNotAllowed"
     IDENTITY_NOT_ALLOWED = "IdentityNotAllowed"
+    WORKSPACE_NOT_ALLOWED = "WorkspaceNotAllowed"
+    POLICY_VIOLATION = "PolicyViolation"
+    WORKSPACE_CHANGED = "WorkspaceChanged"
     PAUSED = "Paused"
     ADOPT_TARGET_MISSING = "AdoptTargetMissing"
     ADOPT_TARGET_OWNED = "AdoptTargetOwned"
+    ADOPT_TARGET_AMBIGUOUS = "AdoptTargetAmbiguous"
     LAST_RUN_SUCCEEDED = "LastRunSucceeded"
     RUNNING = "Running"
     LAST_RUN_FAILED = "LastRunFailed"

@@ -120,6 +120,8 @@ class ControlPlane:
         self._workdir: Path | None = None
         self._owns_workdir = False
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._argv: dict[str, list[str]] = {}
+        self._ready_checks: dict[str, tuple[str, ssl.SSLContext | None]] = {}
         self._ca: CertificateAuthority | None = None
         self._server_url: str | None = None
         self._kubeconfigs: dict[str, Path] = {}
@@ -272,6 +274,7 @@ class ControlPlane:
                 "--unsafe-no-fsync=true",
             ],
         )
+        self._ready_checks["etcd"] = (f"{etcd_url}/health", None)
         self._await("etcd", f"{etcd_url}/health", None, deadline)
         self._spawn(
             "kube-apiserver",
@@ -303,6 +306,7 @@ class ControlPlane:
         ctx = ssl.create_default_context(cafile=str(ca.cert_path))
         ctx.load_cert_chain(str(admin_certs.cert), str(admin_certs.key))
         api = self._server_url
+        self._ready_checks["kube-apiserver"] = (f"{api}/readyz", ctx)
         self._await("kube-apiserver", f"{api}/readyz", ctx, deadline)
         self._await("kube-apiserver", f"{api}/api/v1/namespaces/default", ctx, deadline)
         rbac = f"{api}/apis/rbac.authorization.k8s.io/v1/clusterroles/cluster-admin"
@@ -342,7 +346,40 @@ class ControlPlane:
         )
         return pair
 
+    def stop_component(self, name: str) -> None:
+        """Stop ``etcd`` or ``kube-apiserver`` alone (SIGTERM, SIGKILL after 5 s), keeping its data, ports and
+        certificates, so :meth:`start_component` brings the same cluster back. Raises ControlPlaneError for
+        another name or before ``start()``."""
+        with self._lock:
+            if name not in self._argv:
+                raise ControlPlaneError(f"no component {name!r} started (etcd, kube-apiserver)")
+            proc = self._procs.pop(name, None)
+            if proc is not None:
+                terminate(proc)
+
+    def start_component(self, name: str, timeout: float = 60.0) -> None:
+        """Start a component :meth:`stop_component` stopped, with its original flags (etcd keeps its data
+        directory), and return once it answers its health check (``timeout`` in seconds)."""
+        with self._lock:
+            if name not in self._argv:
+                raise ControlPlaneError(f"no component {name!r} started (etcd, kube-apiserver)")
+            if name not in self._procs:
+                self._spawn(name, self._argv[name])
+            url, ctx = self._ready_checks[name]
+            self._await(name, url, ctx, time.monotonic() + timeout)
+
+    def restart_component(self, name: str, down_seconds: float = 0.0, timeout: float = 60.0) -> float:
+        """Stop ``name`` (``etcd`` or ``kube-apiserver``), wait ``down_seconds``, start it again and wait until it
+        is healthy; returns the seconds from the stop until healthy. The etcd data directory survives."""
+        began = time.monotonic()
+        self.stop_component(name)
+        if down_seconds > 0:
+            time.sleep(down_seconds)
+        self.start_component(name, timeout)
+        return time.monotonic() - began
+
     def _spawn(self, name: str, argv: list[str]) -> None:
+        self._argv[name] = list(argv)
         # etcd reads every ETCD_* variable as a flag; an inherited one must not reconfigure it.
         env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD_")}
         setpriv = shutil.which("setpriv")

@@ -28,6 +28,7 @@ import yaml
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import JobSettings
 
+from controller.api.jobrefs import job_id_fields, reference, referenced_names, with_values
 from controller.gitops.convert import ConversionError, convert_file
 from dbjobs_testkit.controlplane import ControlPlane, ControlPlaneError
 from dbjobs_testkit.emulator import EmulatorServer
@@ -75,11 +76,26 @@ def corpus_manifests(corpus: Path) -> list[dict[str, Any]]:
         if problems:
             print(f"    skipped {path.name}: {problems[0].split(': ', 1)[-1]} (+{len(problems) - 1} more)")
             continue
-        prefix = f"c{path.name[:3]}-"
-        for i, manifest in enumerate(result.manifests):
-            manifest["metadata"]["name"] = re.sub(r"-+$", "", (prefix + manifest["metadata"]["name"])[:63])
+        for i, manifest in enumerate(_prefixed(result.manifests, f"c{path.name[:3]}-")):
             (picked if i == 0 else seconds).append(manifest)
-    return (picked + seconds)[:MAX_CORPUS_JOBS]
+    return _complete((picked + seconds)[:MAX_CORPUS_JOBS])
+
+
+def _prefixed(manifests: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """The manifests of one file renamed with ``prefix``, their references to each other renamed with them."""
+    renamed = {m["metadata"]["name"]: re.sub(r"-+$", "", (prefix + m["metadata"]["name"])[:63]) for m in manifests}
+    for manifest in manifests:
+        manifest["metadata"]["name"] = renamed[manifest["metadata"]["name"]]
+        settings = manifest["spec"]["settings"]
+        values = {f.parts: reference(renamed[f.name]) for f in job_id_fields(settings) if f.name in renamed}
+        manifest["spec"]["settings"] = with_values(settings, values)
+    return manifests
+
+
+def _complete(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Without the manifests that reference a DatabricksJob the cap left out (they would wait forever)."""
+    names = {m["metadata"]["name"] for m in manifests}
+    return [m for m in manifests if referenced_names(m["spec"]["settings"]) <= names]
 
 
 #: Conversion warnings that leave a job Databricks accepts as it is: references known only at deploy
@@ -93,7 +109,6 @@ _BENIGN_WARNINGS = (
     "dbx-only",
     "included files are not read",
     "not converted: dbjobs manages jobs only",
-    "bundle-permissions annotation",
     "the bundle CLI builds or uploads",
     "built by the bundle CLI",
     "no name:",

@@ -109,7 +109,7 @@ def install_crds_and_rbac(admin: Kubectl, controller_user: str) -> None:
     admin.apply(CRD_DIR, "--server-side")
     # Not `kubectl wait`: it fails outright while a just-created CRD has no status.conditions yet, which
     # the large generated DatabricksJob CRD makes likely.
-    for crd in ("databricksjobs.dbjobs.io", "databricksworkspaces.dbjobs.io"):
+    for crd in ("databricksjobs.dbjobs.io", "databricksworkspaces.dbjobs.io", "clusterdatabricksworkspaces.dbjobs.io"):
 
         def established(name: str = crd) -> bool:
             return (condition(admin.get("crd", name), "Established") or {}).get("status") == "True"

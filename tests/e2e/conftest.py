@@ -26,6 +26,8 @@ from dbjobs_testkit.harness import (
 )
 
 CONTROLLER_USER = "dbjobs-controller"
+#: The controller's own namespace (POD_NAMESPACE): ClusterDatabricksWorkspace Secrets live there (issue 11 item 5).
+CONTROLLER_NAMESPACE = "dbjobs-system"
 
 
 def free_port() -> int:
@@ -98,6 +100,7 @@ def controller(
             "DBJOBS_METRICS_PORT": str(free_port()),
             "DBJOBS_WORKLOAD_IDENTITY_TOKEN_FILE": str(workload_token_file),
             "DBJOBS_WORKLOAD_IDENTITY_CLIENTS": WORKLOAD_IDENTITY_CLIENTS,
+            "POD_NAMESPACE": CONTROLLER_NAMESPACE,
         },
     )
     proc.start()

@@ -240,7 +240,7 @@ def test_chart_installs_the_crds_and_the_documented_upgrade_takes_them_over(
     assert admin.get("crd", "databricksjobs.dbjobs.io") is None
     release, namespace = "dbjobs", "dbjobs-system"
     helm(env, admin.kubeconfig, "install", release, str(CHART_DIR), "--namespace", namespace, "--create-namespace")
-    for crd in ("databricksjobs.dbjobs.io", "databricksworkspaces.dbjobs.io"):
+    for crd in ("databricksjobs.dbjobs.io", "databricksworkspaces.dbjobs.io", "clusterdatabricksworkspaces.dbjobs.io"):
         established(admin, crd)
     ns = Kubectl(admin.kubeconfig, namespace=namespace)
     assert ns.get("deployment", "dbjobs") is not None, "release name dbjobs: the objects are named dbjobs"

@@ -116,3 +116,29 @@ def test_30_of_50_jobs_wiped_are_not_recreated_until_confirmed(
     recreated = all_synced(ns, N)
     assert emulator.workspace.request_count("jobs/create", "POST") == creates + 30
     assert not set(recreated.values()) & set(wiped)
+
+
+def test_deleting_resources_whose_jobs_are_gone_waits_for_nobody(
+    ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
+) -> None:
+    """Found as a new user would: deleting a resource whose job had vanished was held by the budget ("deleting
+    job N waits for a person") although nothing was left to delete. Budget 0 here: any real deletion waits."""
+    ns("patch", "databricksworkspace", "default", "--type=merge", "-p", '{"spec":{"deletionGuard":{"maxDeletions":0}}}')
+    ns.apply(jobs("gone", 10))
+    ids = all_synced(ns, 10)
+    for job_id in sorted(ids.values())[:6]:
+        emulator.workspace.delete_job(job_id)
+    gone = [n for n, j in ids.items() if j in sorted(ids.values())[:6]]
+    wait_for(lambda: guard_status(ns).get("vanished"), timeout=60, what="JobsVanished", interval=1)
+    ns("delete", "databricksjob", *gone, "--wait=false")
+    wait_for(
+        lambda: not [o for o in ns.get("databricksjobs")["items"] if o["metadata"]["name"] in gone],
+        timeout=60,
+        what="the 6 resources without jobs released",
+        interval=1,
+    )
+    assert not guard_status(ns).get("heldCount"), "nothing held: there was nothing to delete"
+    kept = next(n for n in ids if n not in gone)
+    ns("delete", "databricksjob", kept, "--wait=false")
+    wait_for(lambda: guard_status(ns).get("heldCount") == 1, timeout=60, what="a real deletion still held")
+    assert ids[kept] in emulator.workspace.job_ids()

@@ -13,6 +13,7 @@ plane with the emulator and the controller process:
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -213,6 +214,18 @@ def test_bulk_delete_sends_one_delete_per_job(
     names = [f"bulk-{i}" for i in range(20)]
     ns.apply([job_manifest(n, notebook_job(n)) for n in names])
     ids = {synced(ns, n)["status"]["jobId"] for n in names}
+    # Above the mass deletion guard's default budget of 10 (issue 11 item 1): this test is about the deletes.
+    guard = {"spec": {"deletionGuard": {"maxDeletions": 50}}}
+    ns("patch", "databricksworkspace", "default", "--type=merge", "-p", json.dumps(guard))
+    ws = ns.get("databricksworkspace", "default")
+    wait_for(
+        lambda: (
+            (ns.get("databricksworkspace", "default").get("status") or {}).get("observedGeneration")
+            == ws["metadata"]["generation"]
+        ),
+        timeout=60,
+        what="the controller to see the raised deletion budget",
+    )
     deletes = emulator.workspace.request_count("jobs/delete", "POST")
     began = time.monotonic()
     ns("delete", "databricksjob", *names, "--wait=false")

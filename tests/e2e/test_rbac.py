@@ -9,6 +9,8 @@ The controller runs as the chart's ServiceAccount (a token from ``kubectl create
   was used by an allowed request in that lifecycle, read from the apiserver's audit log;
 * each rule is needed: with one verb dropped from the role, the apiserver refuses (403) that exact request of
   the controller — the named failure — and the symptom a user would see is printed;
+* the platform's ClusterDatabricksWorkspace (its Secret in the release namespace, admitting namespaces by label)
+  is used in the lifecycle: list/watch of it and of Namespaces, and its status, are granted cluster-wide only;
 * with ``watchNamespaces``, only Roles in those namespaces exist (and leader election's Role for its Lease in
   the release namespace): a job in another namespace is never read, nor its Secret, and the apiserver's
   authorizer says the ServiceAccount cannot read Secrets there.
@@ -53,6 +55,38 @@ Permission = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb)
 def job(name: str, path: str = "/x", **spec: Any) -> dict[str, Any]:
     settings = {"name": name, "tasks": [{"task_key": "main", "notebook_task": {"notebook_path": path}}]}
     return job_manifest(name, settings, **spec)
+
+
+#: The platform's ClusterDatabricksWorkspace (issue 11 item 5): its Secret in the release namespace, admitting the
+#: namespaces labelled TENANT_LABEL; watching it (and the Namespaces' labels) is part of the cluster-wide grants.
+PLATFORM = "platform"
+TENANT_LABEL = ("dbjobs.io/tenant", "true")
+
+
+def platform_job(name: str) -> dict[str, Any]:
+    manifest = job(name)
+    manifest["spec"]["workspaceRef"] = {"name": PLATFORM, "kind": "ClusterDatabricksWorkspace"}
+    return manifest
+
+
+def platform_workspace(host: str, token: str) -> list[dict[str, Any]]:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": PLATFORM, "namespace": RELEASE_NS, "labels": {"dbjobs.io/credentials": "true"}},
+        "stringData": {"token": token},
+    }
+    workspace = {
+        "apiVersion": "dbjobs.io/v1alpha1",
+        "kind": "ClusterDatabricksWorkspace",
+        "metadata": {"name": PLATFORM},
+        "spec": {
+            "host": host,
+            "tokenSecretRef": {"name": PLATFORM},
+            "namespaceSelector": {"matchLabels": {TENANT_LABEL[0]: TENANT_LABEL[1]}},
+        },
+    }
+    return [secret, workspace]
 
 
 @dataclass
@@ -140,6 +174,7 @@ class Site:
 
     def namespace(self, name: str) -> Kubectl:
         self.admin("create", "namespace", name)
+        self.admin("label", "namespace", name, "=".join(TENANT_LABEL))  # the platform's workspace admits it
         ns = Kubectl(self.admin.kubeconfig, namespace=name)
         ns.apply(workspace_manifests(name, self.emulator.url, self.token))
         return ns
@@ -177,13 +212,18 @@ def site(tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorServer, emu
     with ControlPlane(workdir=work / "cp", audit=True) as cp:
         admin = Kubectl(cp.admin_kubeconfig)
         admin.apply(CRD_DIR, "--server-side")
-        for crd in ("databricksjobs.dbjobs.io", "databricksworkspaces.dbjobs.io"):
+        for crd in (
+            "databricksjobs.dbjobs.io",
+            "databricksworkspaces.dbjobs.io",
+            "clusterdatabricksworkspaces.dbjobs.io",
+        ):
             wait_for(
                 lambda c=crd: (condition(admin.get("crd", c), "Established") or {}).get("status") == "True",
                 timeout=60,
                 what=f"CRD {crd} Established",
             )
         admin("create", "namespace", RELEASE_NS)
+        admin.apply(platform_workspace(emulator.url, emulator_token))
         yield Site(cp, admin, helm_env(work / "helm-home"), emulator, emulator_token, work)
 
 
@@ -238,6 +278,16 @@ def lifecycle(ns: Kubectl, emulator: EmulatorServer) -> None:
     assert {"JobCreated", "JobReset", "RunTriggered"} <= reasons, reasons
     ns("delete", "databricksjob", "life", "--timeout=60s")
     assert job_id not in ws.job_ids()
+    # Through the platform's ClusterDatabricksWorkspace: its Secret in the release namespace, its status written.
+    ns.apply([platform_job("shared")])
+    shared_id = synced(ns, "shared")["status"]["jobId"]
+    wait_for(
+        lambda: (condition(ns.get("clusterdatabricksworkspace", PLATFORM), "Reachable") or {}).get("status") == "True",
+        timeout=60,
+        what="the ClusterDatabricksWorkspace's status written",
+    )
+    ns("delete", "databricksjob", "shared", "--timeout=60s")
+    assert shared_id not in ws.job_ids()
 
 
 def test_full_lifecycle_under_the_charts_serviceaccount_uses_every_grant_and_nothing_more(site: Site) -> None:
@@ -282,7 +332,7 @@ def test_each_rule_is_needed(site: Site) -> None:
         proc.start()
         name = f"drop-{len(failures)}"
         try:
-            ns.apply([job(name)])
+            ns.apply([job(name), platform_job(f"{name}-p")])
             wait_for(
                 lambda p=perm, b=before: p in refused(site.audit(rel.user)[b:]),
                 timeout=60,
@@ -292,8 +342,10 @@ def test_each_rule_is_needed(site: Site) -> None:
         finally:
             proc.stop()
             site.admin.apply([role])
-            ns("delete", "databricksjob", name, "--wait=false")
-            ns("patch", "databricksjob", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
+            for each in (name, f"{name}-p"):
+                ns("delete", "databricksjob", each, "--wait=false")
+                patch = '{"metadata":{"finalizers":null}}'
+                ns("patch", "databricksjob", each, "--type=merge", "-p", patch, check=False)
     print("\nrule dropped -> named failure (403 on that request) and what a user sees:")
     for perm, symptom in failures.items():
         print(f"  {perm}: {symptom}")

@@ -9,7 +9,11 @@ someone's database password. Then:
 * an allowed host with a Secret that did not opt in (label ``dbjobs.io/credentials: "true"``) gets
   ``SecretNotAllowed``: the server receives nothing;
 * the password appears in no status, Event or controller log line;
-* a DatabricksWorkspace's host cannot be changed (a changed host would re-create every job elsewhere).
+* a DatabricksWorkspace's host cannot be changed (a changed host would re-create every job elsewhere), nor be
+  spelled so that it names one host and reaches another (a backslash: requests reads it as the path);
+* a workspace deleted and applied again with another host re-creates nothing there (``WorkspaceChanged``);
+* a token with a line break inside it is refused before any request and never printed (it used to be logged in
+  full by every cycle's traceback).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import pytest
 
 from dbjobs_testkit.controlplane import ControlPlane
 from dbjobs_testkit.emulator import EmulatorServer
-from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for
+from dbjobs_testkit.harness import ControllerProcess, Kubectl, condition, job_manifest, wait_for, workspace_manifests
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "db-password-sentinel-7f3a9c"
@@ -147,6 +151,42 @@ def test_a_workspace_host_cannot_be_changed(mallory: Kubectl) -> None:
     with pytest.raises(subprocess.CalledProcessError) as err:
         mallory.apply([workspace("fixed", "https://dbc-2.cloud.databricks.com")])
     assert "host is immutable" in err.value.stderr
+
+
+def test_a_host_that_names_one_host_and_reaches_another_is_refused_at_admission(mallory: Kubectl) -> None:
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        mallory.apply([workspace("tricky", "https://evil.example.com\\.cloud.databricks.com")])
+    assert "spec.host" in err.value.stderr
+
+
+def test_a_workspace_re_created_with_another_host_re_creates_nothing(
+    ns: Kubectl, emulator: EmulatorServer, controller: ControllerProcess
+) -> None:
+    ns.apply([job("moving", "default")])
+    job_id = wait_for(
+        lambda: (ns.get("databricksjob", "moving").get("status") or {}).get("jobId"), timeout=60, what="a job id"
+    )
+    with EmulatorServer(token="other-workspace-token") as other:
+        ns("delete", "databricksworkspace", "default")
+        ns.apply(workspace_manifests(str(ns.namespace), other.url, "other-workspace-token"))
+        wait_for(lambda: reason(ns, "moving") == "WorkspaceChanged", timeout=60, what="Synced=False WorkspaceChanged")
+        wait_for(lambda: other.workspace.request_count("jobs/list", "GET") >= 2, timeout=30, what="2 cycles there")
+        assert other.workspace.request_count("jobs/create", "POST") == 0, "a second job in the other workspace"
+        assert ns.get("databricksjob", "moving")["status"]["jobId"] == job_id
+    assert job_id in emulator.workspace.job_ids()
+
+
+def test_a_token_with_a_line_break_is_refused_and_never_printed(
+    ns: Kubectl, emulator: EmulatorServer, emulator_token: str, controller: ControllerProcess
+) -> None:
+    broken = f"{emulator_token}\nSECRETTAIL-abc123"
+    ns.apply([*workspace_manifests(str(ns.namespace), emulator.url, broken, name="broken"), job("nl", "broken")])
+    wait_for(lambda: reason(ns, "nl") == "SecretNotAllowed", timeout=60, what="Synced=False SecretNotAllowed")
+    message = condition(ns.get("databricksjob", "nl"), "Synced")["message"]  # type: ignore[index]
+    assert "line break" in message
+    wait_two_cycles(ns, emulator)
+    log = controller.log_path.read_text(errors="replace")
+    assert "SECRETTAIL-abc123" not in log and emulator_token not in log
 
 
 def wait_two_cycles(kubectl: Kubectl, emulator: EmulatorServer) -> None:

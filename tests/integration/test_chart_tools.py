@@ -53,6 +53,7 @@ def crd_schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("crd-schemas")
     written = crd_schema_files([*sorted(CRD_DIR.glob("*.yaml")), servicemonitor_crd()], out)
     assert {p.name for p in written} == {
+        "clusterdatabricksworkspace-dbjobs-v1alpha1.json",
         "databricksjob-dbjobs-v1alpha1.json",
         "databricksworkspace-dbjobs-v1alpha1.json",
         "servicemonitor-monitoring-v1.json",
@@ -115,7 +116,7 @@ COMBINATIONS: dict[str, tuple[list[str], dict[str, int]]] = {
     "defaults": (
         [],
         {
-            "CustomResourceDefinition": 2,
+            "CustomResourceDefinition": 3,
             "ServiceAccount": 2,
             "ClusterRole": 2,
             "ClusterRoleBinding": 2,
@@ -129,7 +130,7 @@ COMBINATIONS: dict[str, tuple[list[str], dict[str, int]]] = {
     "watchNamespaces": (
         ["watchNamespaces={team-a,team-b}"],
         {
-            "CustomResourceDefinition": 2,
+            "CustomResourceDefinition": 3,
             "ServiceAccount": 2,
             "Role": 6,
             "RoleBinding": 6,
@@ -172,7 +173,7 @@ COMBINATIONS: dict[str, tuple[list[str], dict[str, int]]] = {
             "metrics.enabled=false",
             "uninstall.hook=false",
         ],
-        {"CustomResourceDefinition": 2, "Deployment": 1},
+        {"CustomResourceDefinition": 3, "Deployment": 1},
     ),
 }
 
@@ -283,7 +284,11 @@ def test_package_holds_the_crds_of_crds_dir(env: dict[str, str], tmp_path: Path)
     assert "0 chart(s) failed" in helm(env, "lint", "--strict", str(package))
     rendered = helm(env, "template", RELEASE, str(package), "--include-crds", "--kube-version", KUBE_VERSION)
     crds = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "CustomResourceDefinition"]
-    assert sorted(d["metadata"]["name"] for d in crds) == ["databricksjobs.dbjobs.io", "databricksworkspaces.dbjobs.io"]
+    assert sorted(d["metadata"]["name"] for d in crds) == [
+        "clusterdatabricksworkspaces.dbjobs.io",
+        "databricksjobs.dbjobs.io",
+        "databricksworkspaces.dbjobs.io",
+    ]
 
 
 def test_install_manifest_is_the_chart_rendered(tmp_path: Path) -> None:

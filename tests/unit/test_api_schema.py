@@ -121,8 +121,13 @@ def test_no_default_title_or_ref_and_a_type_everywhere(file: str) -> None:
 def test_cel_rules_and_list_map_keys_reach_the_crd() -> None:
     spec = _root(JOB)["properties"]["spec"]
     assert spec["required"] == ["workspaceRef", "settings"]
+    # Immutable, where an absent kind and kind DatabricksWorkspace are the same reference (issue 11 item 5).
     assert spec["properties"]["workspaceRef"]["x-kubernetes-validations"] == [
-        {"rule": "self == oldSelf", "message": "workspaceRef is immutable; create a new DatabricksJob"}
+        {
+            "rule": "self.name == oldSelf.name && (has(self.kind) ? self.kind : 'DatabricksWorkspace') == "
+            "(has(oldSelf.kind) ? oldSelf.kind : 'DatabricksWorkspace')",
+            "message": "workspaceRef is immutable; create a new DatabricksJob",
+        }
     ]
     for file in (JOB, WORKSPACE):
         conditions = _root(file)["properties"]["status"]["properties"]["conditions"]

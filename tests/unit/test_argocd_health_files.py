@@ -106,10 +106,14 @@ def test_named_reasons_are_the_controllers() -> None:
         "Unauthorized",
         "AdoptTargetMissing",
         "AdoptTargetOwned",
+        "AdoptTargetAmbiguous",
         "DriftNotConverging",
         "HostNotAllowed",
         "SecretNotAllowed",
         "JobsVanished",
+        "PolicyViolation",
+        "WorkspaceNotAllowed",
+        "WorkspaceChanged",
     }
     assert terminal <= reasons
     assert _lua_set("RUN_UNHEALTHY") == {r.value for r in health.UNHEALTHY_REASONS}

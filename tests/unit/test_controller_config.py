@@ -31,6 +31,7 @@ def test_every_setting_is_read() -> None:
             "DBJOBS_METRICS_BIND_ADDRESS": "127.0.0.1",
             "DBJOBS_HEALTH_PORT": "8080",
             "DBJOBS_SHUTDOWN_SECONDS": "5",
+            "DBJOBS_WATCH_TIMEOUT_SECONDS": "120",
             "DBJOBS_CLUSTER_NAME": "prod-eu",
         }
     )
@@ -43,6 +44,7 @@ def test_every_setting_is_read() -> None:
         metrics_bind_address="127.0.0.1",
         health_port=8080,
         shutdown_s=5.0,
+        watch_timeout_s=120.0,
         cluster_name="prod-eu",
     )
 
@@ -56,6 +58,7 @@ def test_every_setting_is_read() -> None:
         ("DBJOBS_HEALTH_PORT", "http", "expected a TCP port"),
         ("DBJOBS_POLL_INTERVAL_SECONDS", "soon", "expected a number of seconds"),
         ("DBJOBS_SHUTDOWN_SECONDS", "0", "at least 1"),
+        ("DBJOBS_WATCH_TIMEOUT_SECONDS", "0", "at least 1"),
         ("DBJOBS_POLL_INTERVAL_SECONDS", "nan", "a finite number of seconds"),
         ("DBJOBS_POLL_INTERVAL_SECONDS", "inf", "a finite number of seconds"),
         ("DBJOBS_POLL_INTERVAL_SECONDS", "0.001", "at least 1"),

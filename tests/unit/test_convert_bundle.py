@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -104,9 +103,8 @@ def test_bundle_resolves_variables_and_bundle_fields_with_default_target(tmp_pat
     assert settings["name"] == "[dev] shop orders"
     assert settings["tags"] == {"team": "data"}
     assert "permissions" not in settings
-    assert has_warning(result, "resources.jobs.orders_job:", "permissions (users CAN_VIEW)", "not converted")
-    annotation = manifest["metadata"]["annotations"]["dbjobs.io/bundle-permissions"]
-    assert json.loads(annotation) == [{"level": "CAN_VIEW", "group_name": "users"}]
+    assert manifest["spec"]["permissions"] == [{"groupName": "users", "level": "CAN_VIEW"}]
+    assert not has_warning(result, "permission")
     # A complex variable replaces the whole field; a nested variable inside it is resolved too.
     assert settings["job_clusters"][0]["new_cluster"] == {"spark_version": "15.4.x-scala2.12", "num_workers": 2}
     params = settings["tasks"][0]["notebook_task"]["base_parameters"]

@@ -162,19 +162,18 @@ def test_the_target_overrides_merge_by_key_and_set_run_as_variables_and_presets(
     assert audit["tasks"][0]["sql_task"]["warehouse_id"] == "w-prod"
 
 
-def test_a_job_id_of_the_bundle_is_a_reference_and_permissions_are_kept_in_an_annotation(tmp_path: Path) -> None:
+def test_a_job_id_of_the_bundle_is_a_reference_and_permissions_become_spec_permissions(tmp_path: Path) -> None:
     result = convert(shop(tmp_path), "prod")
     by_name = jobs(result)
     # The job of another file of the bundle: a reference to the DatabricksJob made of it (test_convert_joblinks.py).
     assert by_name["orders"]["spec"]["settings"]["tasks"][1]["run_job_task"]["job_id"] == "${resources.jobs.audit.id}"
     assert not warned(result, "resources.jobs.orders.tasks[1].run_job_task.job_id")
-    grants = json.loads(by_name["audit"]["metadata"]["annotations"]["dbjobs.io/bundle-permissions"])
-    assert grants == [
-        {"user_name": "auditor@example.com", "level": "CAN_MANAGE_RUN"},
-        {"group_name": "data-eng", "level": "CAN_MANAGE"},
-        {"user_name": "ops@example.com", "level": "CAN_VIEW"},
+    assert by_name["audit"]["spec"]["permissions"] == [
+        {"userName": "auditor@example.com", "level": "CAN_MANAGE_RUN"},
+        {"groupName": "data-eng", "level": "CAN_MANAGE"},
+        {"userName": "ops@example.com", "level": "CAN_VIEW"},
     ]
-    assert warned(result, "resources.jobs.audit:", "permissions (auditor@example.com CAN_MANAGE_RUN", "not converted")
+    assert not warned(result, "permission")
 
 
 def test_development_mode_prefixes_pauses_tags_and_limits_runs_as_the_cli_does(tmp_path: Path) -> None:

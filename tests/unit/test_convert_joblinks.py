@@ -2,7 +2,9 @@
 of job ``<key>`` (``controller.gitops.joblinks``): in every field that takes a job id (``run_job_task`` at the top
 and inside ``for_each_task``, job-completion triggers), with the key rewritten to the manifest's Kubernetes name and
 no deploy-only warning; a key the bundle lacks, a job that was refused, and references in other fields stay
-reported by field; the manifests pass the controller's own checks (``manifest_problems``)."""
+reported by field; the manifests pass the controller's own checks (``manifest_problems``); jobs whose references
+form a cycle (a -> b -> a) are refused, naming the cycle, as the controller and ``dbjobs plan`` refuse them, and a job
+referencing one of them is told it was not converted."""
 
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ def test_every_job_id_field_references_the_manifest_made_of_that_job(tmp_path: P
 def test_references_that_cannot_be_linked_stay_and_are_reported_by_field(tmp_path: Path) -> None:
     result = converted(tmp_path)
     (refused,) = warnings_at(result, "tasks[2].run_job_task.job_id")
-    assert "references DatabricksJob 'broken', whose job was refused: no manifest" in refused
+    assert "references DatabricksJob 'broken', which was not converted (refused): no manifest" in refused
     (unknown,) = warnings_at(result, "tasks[3].run_job_task.job_id")
     assert "names no job of this bundle" in unknown and "waits for a DatabricksJob named 'audit'" in unknown
     (bad,) = warnings_at(result, "tasks[4].run_job_task.job_id")
@@ -97,3 +99,40 @@ def test_the_linked_manifest_passes_admission_and_the_controllers_checks(tmp_pat
     problems = manifest_problems(orchestrator)
     # Only the reference whose key is not a Kubernetes name is refused, by field.
     assert problems and all("tasks[4].run_job_task.job_id" in p for p in problems), problems
+
+
+CYCLE = """\
+bundle: {name: loop}
+resources:
+  jobs:
+    a:
+      name: a
+      tasks:
+        - task_key: run_b
+          run_job_task: {job_id: "${resources.jobs.b.id}"}
+    b:
+      name: b
+      tasks:
+        - task_key: run_a
+          run_job_task: {job_id: "${resources.jobs.a.id}"}
+    c:
+      name: c
+      tasks:
+        - task_key: run_a
+          run_job_task: {job_id: "${resources.jobs.a.id}"}
+"""
+
+
+def test_a_cycle_of_references_is_refused_naming_the_cycle(tmp_path: Path) -> None:
+    from controller.cli import main
+
+    path = tmp_path / "databricks.yml"
+    path.write_text(CYCLE, encoding="utf-8")
+    result = convert_file(path)
+    assert [m["metadata"]["name"] for m in result.manifests] == ["c"]
+    assert len(result.refused) == 2
+    assert any("closes a cycle of references a -> b -> a" in r and "InvalidSpec" in r for r in result.refused)
+    assert any("closes a cycle of references b -> a -> b" in r for r in result.refused)
+    (warning,) = [w for w in result.warnings if "resources.jobs.c.tasks[0].run_job_task.job_id" in w]
+    assert "references DatabricksJob 'a', which was not converted" in warning
+    assert main(["convert", str(path), "-o", str(tmp_path / "out")]) == 1  # exit code of a refusal

@@ -76,7 +76,7 @@ def _missing(cls: type, schema: dict[str, Any], path: str, depth: dict[type, int
         inner = _inner(typing.get_type_hints(cls)[f.name])
         if dataclasses.is_dataclass(inner) and isinstance(inner, type):
             node = _node_for(props[f.name])
-            if node.get("x-kubernetes-preserve-unknown-fields") and "properties" not in node:
+            if node.get("maxProperties") == 0 and "properties" not in node:  # the recursion's cut
                 assert depth.get(inner, 0) >= 1, f"{where} is not expanded"
                 continue
             out += _missing(inner, node, where, {**depth, inner: depth.get(inner, 0) + 1})
@@ -129,7 +129,9 @@ def test_keyed_lists_and_recursion() -> None:
     assert "notebook_task" in inner["properties"]
     assert inner["x-kubernetes-validations"] == task["x-kubernetes-validations"]
     nested = inner["properties"]["for_each_task"]["properties"]["task"]
-    assert nested["x-kubernetes-preserve-unknown-fields"] is True and "properties" not in nested
+    # Cut empty, never free-form: a free-form node admits JSON nested deeper than the controller can decode.
+    assert nested["maxProperties"] == 0 and "properties" not in nested
+    assert "x-kubernetes-preserve-unknown-fields" not in nested
 
 
 def test_notebook_task_descriptions_come_from_the_sdk() -> None:

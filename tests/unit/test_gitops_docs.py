@@ -24,9 +24,16 @@ def test_the_workflow_runs_a_plan_the_cli_accepts() -> None:
     (script,) = [s["run"] for s in steps if "dbjobs plan --" in s.get("run", "")]
     line = " ".join(script.replace("\\\n", " ").split("dbjobs plan", 1)[1].split(">")[0].split())
     line = line.replace('"origin/${{ github.base_ref }}"', "origin/main").replace('"$JOBS_PATH"', "jobs")
-    args = _parser().parse_args(["plan", *shlex.split(line)])
+    assert "against=(--against workspace)" in script and 'if [ -n "$DATABRICKS_TOKEN" ]' in script
+    args = _parser().parse_args(["plan", *shlex.split(line.replace('"${against[@]}"', "--against workspace"))])
     assert args.base == "origin/main" and args.against == ["workspace"] and args.output == "markdown"
+    assert args.max_chars <= 65_536, "a GitHub comment holds at most 65,536 characters"
+    without_secret = _parser().parse_args(["plan", *shlex.split(line.replace('"${against[@]}"', ""))])
+    assert without_secret.against == []  # a fork's pull request: --base only
     assert any(s.get("with", {}).get("fetch-depth") == 0 for s in steps), "the merge base needs the history"
+    (install,) = [s["run"] for s in steps if "pip install" in s.get("run", "")]
+    package = workflow["env"]["DBJOBS_PACKAGE"]
+    assert "$DBJOBS_PACKAGE" in install and package.startswith("git+https://") and "@" in package
 
 
 def test_every_refusal_rule_is_documented_with_its_source() -> None:

@@ -206,3 +206,20 @@ def test_every_problem_reason_is_an_event_reason() -> None:
                    Reason.UNAUTHORIZED, Reason.WORKSPACE_NOT_FOUND, Reason.SECRET_NOT_FOUND, Reason.PAUSED,
                    Reason.ADOPT_TARGET_MISSING, Reason.ADOPT_TARGET_OWNED):  # fmt: skip
         assert EventReason(reason.value)
+
+
+def test_a_workspace_re_created_with_another_host_creates_nothing() -> None:
+    """Found as a new user would: the DatabricksWorkspace deleted and applied again with another host (its host is
+    immutable, the object is not) re-created every job there and left the originals running."""
+    old = synced_status(job_id=7)
+    assert old["jobUrl"] == "https://h/jobs/7"
+    elsewhere = facts(old, host="https://other", observation=Observation(None, None))
+    decision = plan(elsewhere)
+    assert decision.step is Step.NONE and decision.problem is not None
+    assert decision.problem.reason is Reason.WORKSPACE_CHANGED and not decision.problem.retry
+    assert "https://h" in decision.problem.message and "https://other" in decision.problem.message
+    new = settle(elsewhere, decision, Result())
+    assert new is not None and cond(new.status, ConditionType.SYNCED)["reason"] == "WorkspaceChanged"
+    assert new.status["jobId"] == 7, "the job it knows is kept in status"
+    same = plan(facts(old, host="HTTPS://H/", observation=Observation(7, live())))
+    assert same.problem is None, "the same host, spelled otherwise, is the same workspace"

@@ -121,7 +121,7 @@ def test_a_pull_request_plan_names_every_change(repo: git.Repo, capsys: pytest.C
         "tasks[task_key=gold]",
         "tasks[task_key=silver].timeout_seconds",
     }
-    assert medallion["specChanges"] == ["driftPolicy: (unset) -> Correct"]
+    assert medallion["specChanges"] == ['driftPolicy: (unset) -> "Correct"']  # values as JSON
     deletes = {i["key"]: i["deletionPolicy"] for i in doc["items"] if i["action"] == "delete"}
     assert deletes == {"team-a/keep": "Orphan", "team-a/legacy": "Delete"}
     assert doc["summary"] == {"create": 1, "adopt": 1, "update": 1, "delete": 2, "no-op": 3, "invalid": 0}
@@ -139,7 +139,7 @@ def test_text_and_markdown_forms(repo: git.Repo, capsys: pytest.CaptureFixture[s
     assert "= unchanged: team-a/nightly, team-a/other, team-a/stable" in text
     code, markdown = plan(repo, capsys, "--base", "main", "--rev", "feature", "--output", "markdown")
     assert markdown.startswith("### dbjobs plan: 1 to create")
-    assert "| ~ | update | `team-a/medallion` |" in markdown and "<details><summary>update" in markdown
+    assert "| ~ | update | <code>team-a/medallion</code> |" in markdown and "<details><summary>update" in markdown
 
 
 def test_nothing_to_do_is_exit_0_and_an_invalid_manifest_exit_2_naming_the_field(

@@ -124,4 +124,8 @@ def test_every_rendering_shows_the_dependency() -> None:
 def test_with_only_a_base_revision_an_existing_jobs_id_is_not_guessed() -> None:
     plan = build_plan(revision(manifest("parent", "child"), manifest("child")), base=revision(manifest("child")))
     (dep,) = item(plan, "parent").depends_on
-    assert dep.job_id is None and "give --against to see it" in dep.note
+    assert dep.job_id is None and dep.note == "job id not known to this plan"
+    # the hint is said once for the plan, not once per dependency
+    (hint,) = plan.hints
+    assert hint == "job id not known to this plan: the cluster and the workspace know it; give --against to see it"
+    assert render_text(plan).count("give --against") == 1

@@ -28,12 +28,23 @@ verb never called, and shows each one is needed (dropped -> that request refused
 
 {{/*
 The controller, cluster-scoped: kopf watches CRDs when it runs cluster-wide (it watches namespaces only for
-namespace globs, which the chart never passes). Never granted
-with watchNamespaces (kopf then logs a warning and carries on).
+namespace globs, which the chart never passes). The platform's ClusterDatabricksWorkspaces (list, watch, status)
+and Namespaces (list, watch: their labels decide what a ClusterDatabricksWorkspace's namespaceSelector admits)
+are watched cluster-wide only. Never granted with watchNamespaces (kopf then logs a warning and carries on; the
+controller then registers no cluster-scoped watch, and ClusterDatabricksWorkspaces are not supported there).
 */}}
 {{- define "dbjobs.rules.controller.cluster" -}}
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
+  verbs: [list, watch]
+- apiGroups: [dbjobs.io]
+  resources: [clusterdatabricksworkspaces]
+  verbs: [list, watch]
+- apiGroups: [dbjobs.io]
+  resources: [clusterdatabricksworkspaces/status]
+  verbs: [patch]
+- apiGroups: [""]
+  resources: [namespaces]
   verbs: [list, watch]
 {{- end }}
 

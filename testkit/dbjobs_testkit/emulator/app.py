@@ -3,9 +3,10 @@ error envelope (spec §1-§3).
 
 Per request, in order: admin routes (``/_emulator/...``) skip auth, faults and the log; every
 other request is authenticated (except the host-metadata probe and the OAuth endpoints under ``/oidc``,
-``http_oauth.py``), may be answered by an injected fault, is handled, and is logged as
-``(method, path, status)`` whatever the outcome. A bearer token is accepted when it is one of the workspace's
-personal access tokens or a live access token the OAuth server issued.
+``http_oauth.py``), may be answered by an injected fault, is shown to the workspace's ``request_hook`` if one is
+set (phase ``"received"``), is handled, is logged as ``(method, path, status)`` whatever the outcome, and is shown
+to the hook again (phase ``"answered"``) before the answer leaves. A bearer token is accepted when it is one of the
+workspace's personal access tokens or a live access token the OAuth server issued.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from dbjobs_testkit.emulator import http_admin, http_controls, http_jobs, http_oauth, http_permissions, http_runs
+from dbjobs_testkit.emulator import (
+    access,
+    http_admin,
+    http_controls,
+    http_jobs,
+    http_oauth,
+    http_permissions,
+    http_runs,
+)
 from dbjobs_testkit.emulator.errors import (
     ENDPOINT_NOT_FOUND,
     UNAUTHENTICATED,
@@ -27,6 +36,7 @@ from dbjobs_testkit.emulator.errors import (
     RunDoesNotExist,
     invalid,
 )
+from dbjobs_testkit.emulator.garble import garbled
 from dbjobs_testkit.emulator.oauth import OAuthServer
 from dbjobs_testkit.emulator.params import WORKSPACE, ok
 from dbjobs_testkit.emulator.throttle import HANG_LIMIT_S, THROTTLED_MESSAGE
@@ -86,7 +96,13 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         response = await _answer(request, handler, workspace=ws)
     else:
         response = await _answer(request, handler, tokens=ws.accepted_tokens, workspace=ws)
+    garble = ws.take_garble(request.method, request.path) if isinstance(response, web.Response) else None
+    if garble is not None and isinstance(response, web.Response):
+        response = await garbled(request, response, garble)
     ws.record_request(request.method, request.path, response.status)
+    hook = ws.request_hook
+    if hook is not None and not request.path.startswith(http_oauth.PREFIX + "/"):
+        hook("answered", request.method, request.path, response.status)
     if ws.captured is not None and isinstance(response, web.Response) and response.body is not None:
         try:
             body = json.loads(bytes(response.body))  # type: ignore[arg-type]
@@ -99,13 +115,19 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 async def _answer(
     request: web.Request, handler: Handler, *, tokens: list[str] | None = None, workspace: Workspace | None = None
 ) -> web.StreamResponse:
+    access.CALLER.set(None)  # a keep-alive connection may serve requests of several tokens in one context
     try:
         if tokens is not None and request.path != WELL_KNOWN:
             _authenticate(request, tokens, request.app[http_oauth.OAUTH])
+            if workspace is not None:  # the principal the handlers enforce job permissions for (access.py)
+                access.CALLER.set(workspace.caller_of(request.headers["Authorization"].partition(" ")[2].strip()))
         if workspace is not None:
             fault = workspace.take_fault(request.method, request.path)
             if fault is not None:
                 raise fault
+            hook = workspace.request_hook
+            if hook is not None and tokens is not None:
+                hook("received", request.method, request.path, None)
             await _throttle(request, workspace)
         return await handler(request)
     except (JobDoesNotExist, RunDoesNotExist) as err:

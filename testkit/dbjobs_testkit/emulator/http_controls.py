@@ -10,6 +10,8 @@ apply to them. Bad input answers 400 ``INVALID_PARAMETER_VALUE``; a missing job 
 * ``POST /_emulator/latency`` ``{"path_suffix", "ms", "count"?, "method"?}`` -> ``{}``
 * ``POST /_emulator/hangs`` ``{"path_suffix", "count"?, "method"?}`` -> ``{}``;
   ``POST /_emulator/hangs/release`` -> ``{}``
+* ``POST /_emulator/garble`` ``{"path_suffix", "kind", "count"?, "method"?}`` -> ``{}``: the next ``count``
+  matching answers broken (``kind``: ``malformed-json``, ``truncated``, ``unknown-enum``; ``garble.py``)
 * ``GET /_emulator/config`` -> ``EmulatorConfig`` as JSON; ``POST /_emulator/config`` with some of its
   fields -> the new configuration
 * ``POST /_emulator/jobs/{id}/pause`` ``{"paused"?: true}`` -> ``{"job_id", "settings"}``
@@ -104,6 +106,14 @@ async def hang(request: web.Request) -> web.Response:
     return ok()
 
 
+async def garble(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    count = _opt_int(body, "count")
+    kind = str(body.get("kind") or "")
+    request.app[WORKSPACE].inject_garbled(_suffix(body), kind, 1 if count is None else count, _method(body))
+    return ok()
+
+
 async def release_hangs(request: web.Request) -> web.Response:
     request.app[WORKSPACE].release_hangs()
     return ok()
@@ -154,6 +164,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/latency", _guard(latency))
     app.router.add_post(f"{PREFIX}/hangs", _guard(hang))
     app.router.add_post(f"{PREFIX}/hangs/release", _guard(release_hangs))
+    app.router.add_post(f"{PREFIX}/garble", _guard(garble))
     app.router.add_get(f"{PREFIX}/config", _guard(get_config), allow_head=False)
     app.router.add_post(f"{PREFIX}/config", _guard(set_config))
     app.router.add_post(f"{PREFIX}/jobs/{{job_id}}/pause", _guard(pause))

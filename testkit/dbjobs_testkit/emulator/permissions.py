@@ -63,13 +63,11 @@ def parse_acl(acl: Any, field: str = "access_control_list") -> list[Grant]:
     return out
 
 
-def initial_grants(creator: str, acl: list[Grant]) -> list[Grant]:
-    """Grants of a new job: the creator owns it unless ``access_control_list`` names an owner
-    (then the creator gets nothing implicit [inferred]); the listed grants follow."""
+def initial_grants(creator: str, acl: list[Grant], kind: str = "user_name") -> list[Grant]:
+    """Grants of a new job: the creator (a ``kind`` principal) owns it unless ``access_control_list`` names an
+    owner (then the creator gets nothing implicit [inferred]); the listed grants follow."""
     grants = merge(
-        []
-        if any(g["permission_level"] == IS_OWNER for g in acl)
-        else [{"user_name": creator, "permission_level": IS_OWNER}],
+        [] if any(g["permission_level"] == IS_OWNER for g in acl) else [{kind: creator, "permission_level": IS_OWNER}],
         acl,
     )
     check_one_owner(grants)

@@ -13,6 +13,7 @@ time and reads exactly the runs that real Databricks would show, without sleepin
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,7 @@ class RunsMixin:
     _seq: int
     user_name: str
     run_timing: RunTiming
+    _require: Callable[[int, str], None]  # PermissionsMixin: 403 unless the caller holds the level
     host_url: str
 
     def now_ms(self) -> int:
@@ -87,6 +89,7 @@ class RunsMixin:
         is at ``max_concurrent_runs``); a repeated ``idempotency_token`` returns the run it created
         before (§3.7)."""
         with self._lock:
+            self._require(job_id, "CAN_MANAGE_RUN")  # "Run now" (access.py)
             self._settle_runs()
             job = self._job(job_id)
             token = body.get("idempotency_token")

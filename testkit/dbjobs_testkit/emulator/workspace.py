@@ -17,6 +17,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from dbjobs_testkit.emulator import access
 from dbjobs_testkit.emulator.clock import Clock, SystemClock
 from dbjobs_testkit.emulator.config import EmulatorConfig
 from dbjobs_testkit.emulator.defaults import ApiVersion, WriteContext, WriteOp, normalize_settings
@@ -77,6 +78,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
         self.host_url = ""  # set by the server once it knows its port; used in run_page_url
         #: Bearer tokens accepted now (the server's token at start); see rotate_token.
         self.accepted_tokens: list[str] = []
+        self._principals = {}  # token -> Caller of add_token (non-admin principals; access.py)
         self._state_file = Path(state_file) if state_file else None
         self._rng = random.Random(seed)
         self._jobs: dict[int, JobRecord] = {}
@@ -88,6 +90,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
         self._used_ids: set[int] = set()  # job, run and task-run IDs ever handed out
         self._log = RequestLog()
         self._faults = FaultInjector()
+        self.garbles = []
         if self._state_file:
             self._load()
 
@@ -108,15 +111,16 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
             self._check_create_quota()
             job_id = self._new_id()
             self._seq += 1
-            self._jobs[job_id] = JobRecord(job_id, stored, self.now_ms(), self.user_name, self._seq)
+            self._jobs[job_id] = JobRecord(job_id, stored, self.now_ms(), self._caller().name, self._seq)
             self._grants[job_id] = grants
             self._jobs[job_id].owner = acl_owner(grants)
             self._save()
             return job_id
 
     def get_job(self, job_id: int) -> JobRecord:
-        """A copy of the stored job; ``JobDoesNotExist`` if absent."""
+        """A copy of the stored job; ``JobDoesNotExist`` if absent; 403 without ``CAN_VIEW`` (access.py)."""
         with self._lock:
+            self._require(job_id, "CAN_VIEW")
             return copy.deepcopy(self._job(job_id))
 
     def list_jobs(self, name: str | None = None) -> list[JobRecord]:
@@ -136,6 +140,8 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
         a workspace of thousands of jobs costs each page its own jobs, not the whole workspace."""
         with self._lock:
             jobs = sorted(self._jobs.values(), key=lambda j: j.seq, reverse=True)
+            if not self._caller().admin:  # a user lists the jobs it may view (access.py)
+                jobs = [j for j in jobs if access.level_of(self._caller(), self._grants.get(j.job_id, [])) > 0]
             if name is not None:
                 jobs = [j for j in jobs if str(j.settings.get("name", "")).casefold() == name.casefold()]
             jobs = [j for j in jobs if j.seq < after_seq] if after_seq is not None else jobs[offset:]
@@ -144,6 +150,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
     def reset_job(self, job_id: int, new_settings: Json, api_version: ApiVersion) -> None:
         """``jobs/reset``: replace all settings (``run_as`` sticky, queue re-defaulted, §3.4)."""
         with self._lock:
+            self._require(job_id, "CAN_MANAGE")
             job = self._job(job_id)
             check_job(new_settings)
             self._check_targets(new_settings)
@@ -153,6 +160,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
     def update_job(self, job_id: int, new_settings: Json, fields_to_remove: list[Any], api_version: ApiVersion) -> None:
         """``jobs/update``: top-level replace, keyed arrays merged, ``fields_to_remove`` (§3.5)."""
         with self._lock:
+            self._require(job_id, "CAN_MANAGE")
             job = self._job(job_id)
             check_fields(new_settings)
             merged = merge_update(job.settings, new_settings, fields_to_remove)
@@ -165,6 +173,7 @@ class Workspace(RunsMixin, ControlsMixin, PermissionsMixin):  # runs: run_worksp
         """``jobs/delete`` and the out-of-band delete; ``JobDoesNotExist`` (a KeyError) if absent.
         Past runs are kept (§3.6 [inferred])."""
         with self._lock:
+            self._require(job_id, "CAN_MANAGE")
             self._job(job_id)
             del self._jobs[job_id]
             self._grants.pop(job_id, None)

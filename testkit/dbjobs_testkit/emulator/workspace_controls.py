@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from dbjobs_testkit.emulator.config import EmulatorConfig
 from dbjobs_testkit.emulator.errors import ApiError
+from dbjobs_testkit.emulator.garble import Garble
 from dbjobs_testkit.emulator.jobs import JobRecord
 from dbjobs_testkit.emulator.throttle import Delay, Throttle
 
@@ -34,6 +36,14 @@ class ControlsMixin:
     _creations: deque[int]
     #: ``(method, path, status, body)`` of every JSON answer while capture is on (None: off).
     captured: list[tuple[str, str, int, Any]] | None = None
+    #: In-process tests only (the reliability suite): called as ``hook(phase, method, path, status)`` on every
+    #: authenticated API request, from the server's thread: phase ``"received"`` (status None) before it is
+    #: handled, where raising :class:`ApiError` answers the request with that error and nothing else happens; and
+    #: ``"answered"`` once it was handled, before the response leaves, where the hook may e.g. SIGKILL the client
+    #: so that it never sees an answer whose effect is stored. None: no hook.
+    request_hook: Callable[[str, str, str, int | None], None] | None = None
+    #: Pending broken answers (``inject_garbled``); a list per Workspace, set by ``__init__``.
+    garbles: list[Garble]
 
     def now_ms(self) -> int:
         raise NotImplementedError
@@ -85,6 +95,30 @@ class ControlsMixin:
         the client's own timeout has to fire."""
         with self._lock:
             self.throttle.add_delay(Delay(path_suffix, None, count, method))
+
+    def inject_garbled(self, path_suffix: str, kind: str, count: int = 1, method: str | None = None) -> None:
+        """Handle the next ``count`` matching requests as usual, then answer with a broken body: ``kind`` one of
+        ``garble.KINDS`` (``malformed-json``, ``truncated``, ``unknown-enum``; see ``garble.py``).
+        ``ValueError`` for another kind or a count below 1."""
+        with self._lock:
+            self.garbles.append(Garble(path_suffix, kind, count, method))
+
+    def take_garble(self, method: str, path: str) -> str | None:
+        """The kind of broken answer due for this request, if any (its count drops by one)."""
+        with self._lock:
+            for garble in self.garbles:
+                if garble.matches(method, path):
+                    garble.remaining -= 1
+                    if garble.remaining == 0:
+                        self.garbles.remove(garble)
+                    return garble.kind
+        return None
+
+    def clear_latency(self) -> None:
+        """Drop every injected latency and hang (hung requests are let go)."""
+        with self._lock:
+            self.throttle.release_hangs()
+            self.throttle.delays.clear()
 
     def release_hangs(self) -> None:
         """Let hung requests be handled and drop hangs not yet used."""

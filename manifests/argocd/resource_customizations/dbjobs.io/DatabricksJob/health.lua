@@ -31,10 +31,14 @@ local TERMINAL = {
   Unauthorized = true,
   AdoptTargetMissing = true,
   AdoptTargetOwned = true,
+  AdoptTargetAmbiguous = true,
   DriftNotConverging = true,
   HostNotAllowed = true,
   SecretNotAllowed = true,
   JobsVanished = true,
+  PolicyViolation = true,
+  WorkspaceNotAllowed = true,
+  WorkspaceChanged = true,
 }
 -- RunHealthy=False reasons; Ready carries one of them when healthPolicy.affectsReady gated it.
 local RUN_UNHEALTHY = {
