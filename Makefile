@@ -83,6 +83,19 @@ demo: install control-plane
 demo-argocd: install control-plane argocd
 	$(VENV)/bin/dbjobs-testkit demo-argocd
 
+.PHONY: reliability reliability-replay
+# The full fault suite of issue 13 (docs/reliability.md): 204 kill points, every infrastructure fault for the issue's
+# durations and the known cases, on the real control plane; about 1.5 hours on 2 cores. Its short slice runs in
+# `make test`. Figures and the controller log go to reliability-logs/.
+reliability: install control-plane
+	mkdir -p reliability-logs
+	set -o pipefail; DBJOBS_RELIABILITY_LOG_DIR=$(CURDIR)/reliability-logs $(VENV)/bin/pytest -s -q -m 'reliability or e2e' \
+		-k 'not short' --durations=30 tests/reliability 2>&1 | tee reliability-logs/run.log
+
+# Replay one crash-point lifecycle: DBJOBS_RELIABILITY_SEED=<the seed printed for it> make reliability-replay
+reliability-replay: install control-plane
+	$(VENV)/bin/pytest -s -q tests/reliability/test_crash_points.py -k short
+
 .PHONY: bench
 # The benchmarks of docs/benchmarks.md (figures, not tests; about 35 minutes on 2 cores): observation at scale
 # for N = 100, 1000, 3000 at a 20 s interval (the table on stdout, every figure in benchmarks/scale-latest.json),
