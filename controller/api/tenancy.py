@@ -4,7 +4,8 @@
 ``spec.policy`` (both kinds)::
 
     {runAs?: {allowedServicePrincipals?: [application id], allowedUsers?: [user name], required?: bool},
-     allowExistingClusters?: bool, requiredTags?: [tag key], namePrefix?: str}
+     allowExistingClusters?: bool, allowAdopt?: bool, allowJobIds?: bool, requiredTags?: [tag key],
+     namePrefix?: str}
 
 ``spec.namespaceSelector`` (``ClusterDatabricksWorkspace`` only), a ``metav1.LabelSelector``::
 
@@ -72,7 +73,8 @@ class WorkspacePolicy(ApiModel):
     run_as: RunAsPolicy | None = Field(
         default=None,
         alias="runAs",
-        description="Which service principals and users jobs may run as (settings.run_as). Absent on a "
+        description="Which service principals and users jobs may run as (settings.run_as), and may make owner "
+        "(spec.permissions IS_OWNER: a job without run_as runs as its owner). Absent on a "
         "DatabricksWorkspace: no restriction (the credential is the team's own). Absent on a "
         "ClusterDatabricksWorkspace: no job may set run_as (jobs run as the workspace's own identity, which the "
         "platform chose).",
@@ -90,6 +92,21 @@ class WorkspacePolicy(ApiModel):
         alias="requiredTags",
         description="Tag keys every job must carry in settings.tags with a non-empty value (a cost centre, an "
         "owner team).",
+    )
+    allow_adopt: bool | None = Field(
+        default=None,
+        alias="allowAdopt",
+        description="Whether a DatabricksJob may take over an existing job (spec.adopt). Default: true on a "
+        "DatabricksWorkspace, false on a ClusterDatabricksWorkspace (through the platform's credential a tenant could "
+        "take over, change or delete another team's job).",
+    )
+    allow_job_ids: bool | None = Field(
+        default=None,
+        alias="allowJobIds",
+        description="Whether run_job_task.job_id and job_completion triggers may name a job by its numeric id. "
+        "Default: true on a DatabricksWorkspace, false on a ClusterDatabricksWorkspace, where a job may start or "
+        "watch only DatabricksJobs of its own namespace (${resources.jobs.<name>.id}): another team's job would run "
+        "with its own identity and clusters and the tenant's parameters.",
     )
     name_prefix: str | None = Field(
         default=None,

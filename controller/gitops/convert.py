@@ -141,21 +141,29 @@ def convert_file(
             refused_names.add(name)
             continue
         findings += job_findings
-        manifest = build_manifest(
-            name, settings, _source_annotation(path.name, job), namespace=namespace, workspace_ref=workspace_ref
-        )
-        manifest["metadata"]["annotations"].update(job.annotations)
-        if job.permissions is not None:
-            spec = manifest["spec"]
-            manifest["spec"] = {k: v for k, v in spec.items() if k != "settings"} | {
-                "permissions": job.permissions,
-                "settings": spec["settings"],
-            }
-        result.manifests.append(manifest)
+        result.manifests.append(_manifest(path, job, name, settings, namespace, workspace_ref))
         made.append((job, settings))
     made = _refuse_invalid_references(result, made, refused_names, path.name, workspace_ref)
     result.warnings = [_line(path.name, f) for f in findings + _references_to_refused(made, refused_names)]
     return result
+
+
+def _manifest(
+    path: Path, job: JobSource, name: str, settings: dict[str, Any], namespace: str | None, workspace_ref: str
+) -> dict[str, Any]:
+    """The DatabricksJob manifest of one converted job: its source annotations and, when the bundle gives
+    them, ``spec.permissions`` (before ``settings``, so the manifest reads top-down)."""
+    manifest = build_manifest(
+        name, settings, _source_annotation(path.name, job), namespace=namespace, workspace_ref=workspace_ref
+    )
+    manifest["metadata"]["annotations"].update(job.annotations)
+    if job.permissions is not None:
+        spec = manifest["spec"]
+        manifest["spec"] = {k: v for k, v in spec.items() if k != "settings"} | {
+            "permissions": job.permissions,
+            "settings": spec["settings"],
+        }
+    return manifest
 
 
 def _linked(job: JobSource, by_key: dict[str, str], findings: list[Finding]) -> tuple[dict[str, Any], list[Finding]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from controller.api.models import DatabricksJobSpec
+from controller.api.permissions import JobPermission
 from controller.api.tenancy import LabelSelector, WorkspacePolicy
 from controller.operator.registry import JobResource, Registry, WorkspaceResource
 from controller.reconcile import tenancy
@@ -66,7 +67,24 @@ def problem(registry: Registry, res: JobResource, spec: DatabricksJobSpec) -> Pr
     except ValidationError as err:
         msg = f"{ws.kind} {ws.name}: spec.policy cannot be read ({err.errors()[0].get('msg')}); nothing is sent"
         return Problem(Reason.POLICY_VIOLATION, msg, retry=False)
-    found = tenancy.violations(spec.settings, policy, platform=ws.cluster, namespace=res.namespace)
+    owners = [_principal(p) for p in spec.permissions or [] if p.level == "IS_OWNER"]
+    found = tenancy.violations(
+        spec.settings,
+        policy,
+        platform=ws.cluster,
+        namespace=res.namespace,
+        owners=owners,
+        adopting=spec.adopt is not None and res.status.get("jobId") is None,
+    )
     if found:
         return Problem(Reason.POLICY_VIOLATION, f"{ws.kind} {ws.name}: {tenancy.message(found)}", retry=False)
     return None
+
+
+def _principal(entry: JobPermission) -> tuple[str, str]:
+    """``(kind, name)`` of a ``spec.permissions`` entry; kind ``servicePrincipalName``/``userName``/``groupName``."""
+    if entry.service_principal_name is not None:
+        return "servicePrincipalName", entry.service_principal_name
+    if entry.user_name is not None:
+        return "userName", entry.user_name
+    return "groupName", str(entry.group_name)

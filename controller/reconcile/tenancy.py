@@ -18,10 +18,11 @@ workspace and false for a platform's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controller.api.jobrefs import job_id_fields
 from controller.api.tenancy import LabelSelector, RunAsPolicy, WorkspacePolicy
 
 #: Violations named in one message (a 1000-task job on an existing cluster names the first few and the count).
@@ -56,18 +57,28 @@ class Violation:
 
 
 def violations(
-    settings: Mapping[str, Any], policy: WorkspacePolicy | None, *, platform: bool, namespace: str
+    settings: Mapping[str, Any],
+    policy: WorkspacePolicy | None,
+    *,
+    platform: bool,
+    namespace: str,
+    owners: Sequence[tuple[str, str]] = (),
+    adopting: bool = False,
 ) -> list[Violation]:
     """Every field of ``settings`` (JobSettings, snake_case) that ``policy`` refuses, in field order; [] when none.
     ``platform``: the workspace is a ClusterDatabricksWorkspace (the kind's defaults, module docstring);
-    ``namespace`` fills ``{namespace}`` in ``namePrefix``."""
+    ``namespace`` fills ``{namespace}`` in ``namePrefix``; ``owners``: ``(kind, name)`` of each ``IS_OWNER`` entry of
+    ``spec.permissions`` (kind ``servicePrincipalName`` | ``userName`` | ``groupName``); ``adopting``: ``spec.adopt``
+    is set."""
     policy = policy or WorkspacePolicy()
-    found: list[Violation] = []
+    found = _reach(settings, policy, platform=platform, adopting=adopting)
+    run_as = policy.run_as or (RunAsPolicy() if platform else None)
+    found += _owners(owners, run_as)
     prefix = (policy.name_prefix or "").replace("{namespace}", namespace)
     name = settings.get("name")
     if prefix and not (isinstance(name, str) and name.startswith(prefix)):
         found.append(Violation("spec.settings.name", f"must start with {prefix!r} (policy.namePrefix), is {name!r}"))
-    found += _run_as(settings.get("run_as"), policy.run_as or (RunAsPolicy() if platform else None))
+    found += _run_as(settings.get("run_as"), run_as)
     allow_existing = policy.allow_existing_clusters
     if not (allow_existing if allow_existing is not None else not platform):
         for path, cluster in _existing_clusters(settings):
@@ -79,12 +90,45 @@ def violations(
     return found
 
 
+def _reach(settings: Mapping[str, Any], policy: WorkspacePolicy, *, platform: bool, adopting: bool) -> list[Violation]:
+    """What reaches beyond the job itself: taking over an existing job, naming another job by its id."""
+    found = []
+    if adopting and not (policy.allow_adopt if policy.allow_adopt is not None else not platform):
+        found.append(Violation("spec.adopt", "taking over an existing job is not allowed (policy.allowAdopt)"))
+    if not (policy.allow_job_ids if policy.allow_job_ids is not None else not platform):
+        for f in job_id_fields(settings):
+            if f.name is None:
+                found.append(
+                    Violation(
+                        f"spec.settings.{f.path}",
+                        f"job id {f.value!r} is not allowed (policy.allowJobIds): name a DatabricksJob of this "
+                        "namespace with ${resources.jobs.<name>.id}",
+                    )
+                )
+    return found
+
+
+def _owners(owners: Sequence[tuple[str, str]], policy: RunAsPolicy | None) -> list[Violation]:
+    """An ``IS_OWNER`` entry picks the identity a job without ``run_as`` runs as: the run-as policy covers it."""
+    if policy is None:
+        return []
+    allowed = {"servicePrincipalName": policy.allowed_service_principals, "userName": policy.allowed_users}
+    return [
+        Violation(f"spec.permissions[{kind}={name}]", f"owner {name!r} {_not_allowed(policy)} (the owner runs the job)")
+        for kind, name in owners
+        if name not in allowed.get(kind, [])
+    ]
+
+
 def _run_as(run_as: Any, policy: RunAsPolicy | None) -> list[Violation]:
     if policy is None:
         return []
     run_as = run_as if isinstance(run_as, Mapping) else {}
-    sp, user = run_as.get("service_principal_name"), run_as.get("user_name")
     path = "spec.settings.run_as"
+    others = sorted(k for k in run_as if k not in ("service_principal_name", "user_name"))
+    if others:  # e.g. group_name: not a principal the policy can allow
+        return [Violation(f"{path}.{others[0]}", f"is not allowed: {_not_allowed(policy)}")]
+    sp, user = run_as.get("service_principal_name"), run_as.get("user_name")
     if sp is not None and sp not in policy.allowed_service_principals:
         return [Violation(f"{path}.service_principal_name", f"service principal {sp!r} {_not_allowed(policy)}")]
     if user is not None and user not in policy.allowed_users:

@@ -12,7 +12,9 @@ with a ``namespaceSelector`` and a ``policy`` (allowed run_as service principals
   ``PolicyViolation`` naming the field, and nothing is written to Databricks (the emulator's request log); fixing
   the manifest makes it Synced;
 * a policy tightened under an existing job turns it ``PolicyViolation`` while the job stays in Databricks,
-  untouched (no reset, no delete) and Ready.
+  untouched (no reset, no delete) and Ready;
+* through the platform's shared credential a tenant can neither adopt another team's job, nor start one by its id,
+  nor run a job as a group, nor make someone the owner a job without run_as runs as.
 """
 
 from __future__ import annotations
@@ -188,3 +190,28 @@ def test_a_tightened_policy_refuses_an_existing_job_without_touching_it(platform
     assert condition(obj, "Ready")["status"] == "True", obj["status"]  # type: ignore[index]
     assert platform.writes() == writes, "a tightened policy must not reset or delete the job"
     assert job_id in platform.emulator.workspace.job_ids()
+
+
+def test_a_tenant_cannot_take_over_run_or_own_through_the_platforms_credential(platform: Platform) -> None:
+    """Found as a new user would: through the platform's shared credential a tenant adopted and then deleted another
+    team's job, started another team's job by id, ran a job as a group, and made any user the owner (a job without
+    run_as runs as its owner). Each is a PolicyViolation on a ClusterDatabricksWorkspace by default; nothing is sent."""
+    other = platform.emulator.workspace.create_job(
+        {"name": "payroll-prod", "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/p"}}]}, "2.2"
+    )
+    ns = platform.namespace(admitted=True)
+    writes = platform.writes()
+    adopt = platform.job(ns, "grab")
+    adopt["spec"]["adopt"] = {"name": "payroll-prod"}
+    run_other = platform.job(ns, "runner", tasks=[{"task_key": "t", "run_job_task": {"job_id": other}}])
+    by_group = platform.job(ns, "group", run_as={"group_name": "admins"})
+    owner = platform.job(ns, "owner")
+    del owner["spec"]["settings"]["run_as"]
+    owner["spec"]["permissions"] = [{"userName": "ceo@corp.example", "level": "IS_OWNER"}]
+    ns.apply([adopt, run_other, by_group, owner])
+    assert "spec.adopt" in refused(ns, "grab", "PolicyViolation")["message"]
+    assert "run_job_task.job_id" in refused(ns, "runner", "PolicyViolation")["message"]
+    assert "run_as.group_name" in refused(ns, "group", "PolicyViolation")["message"]
+    assert "ceo@corp.example" in refused(ns, "owner", "PolicyViolation")["message"]
+    assert platform.writes() == writes, "nothing may be written for a refused job"
+    assert platform.emulator.workspace.get_settings(other)["name"] == "payroll-prod"

@@ -238,3 +238,30 @@ def test_the_platform_example_is_a_valid_cluster_workspace() -> None:
     assert spec.policy is not None and spec.policy.run_as is not None and spec.policy.run_as.required
     assert docs[0]["metadata"]["labels"] == {"dbjobs.io/credentials": "true"}
     assert tenancy.admits(spec.namespace_selector, {"dbjobs.io/tenant": "analytics"})
+
+
+def test_escapes_a_new_user_found_are_closed() -> None:
+    """Found as a new user would (issue 11): run_as by group, an owner picked through spec.permissions (a job
+    without run_as runs as its owner), adopting another team's job, and running another team's job by id."""
+    policy = WorkspacePolicy.model_validate({"runAs": {"allowedServicePrincipals": [SP]}})
+    found = tenancy.violations(settings(run_as={"group_name": "admins"}), policy, platform=True, namespace="n")
+    assert paths(found) == ["spec.settings.run_as.group_name"]
+    owners = [("userName", "ceo@corp.example"), ("servicePrincipalName", SP)]
+    found = tenancy.violations(settings(), policy, platform=True, namespace="n", owners=owners)
+    assert paths(found) == ["spec.permissions[userName=ceo@corp.example]"]
+    assert "the owner runs the job" in found[0].message
+    found = tenancy.violations(settings(), None, platform=True, namespace="n", adopting=True)
+    assert paths(found) == ["spec.adopt"]
+    assert tenancy.violations(settings(), None, platform=False, namespace="n", adopting=True) == []
+    allowed = WorkspacePolicy.model_validate({"allowAdopt": True, "allowJobIds": True})
+    run_other = settings(
+        tasks=[
+            {"task_key": "a", "run_job_task": {"job_id": 241256735463570}},
+            {"task_key": "b", "run_job_task": {"job_id": "${resources.jobs.mine.id}"}},
+        ]
+    )
+    found = tenancy.violations(run_other, None, platform=True, namespace="n")
+    assert paths(found) == ["spec.settings.tasks[0].run_job_task.job_id"]
+    assert "${resources.jobs.<name>.id}" in found[0].message
+    assert tenancy.violations(run_other, allowed, platform=True, namespace="n", adopting=True) == []
+    assert tenancy.violations(run_other, None, platform=False, namespace="n") == []
