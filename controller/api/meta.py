@@ -20,6 +20,10 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+#: A fresh value on a DatabricksJob starts one run (README "run-now"); JSON parameters for it, optional.
+RUN_NOW_ANNOTATION = "dbjobs.io/run-now"
+RUN_NOW_PARAMETERS_ANNOTATION = "dbjobs.io/run-now-parameters"
+
 
 class ApiModel(BaseModel):
     """Base of every API model: frozen, populated by alias or by name, unknown keys ignored."""

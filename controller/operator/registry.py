@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.api.meta import RUN_NOW_ANNOTATION
 from controller.api.models import WorkspaceKind
-from controller.operator import runnow
 from controller.reconcile.guard import CONFIRM_DELETIONS, CONFIRM_RECREATION
 
 CLUSTER_KIND = WorkspaceKind.CLUSTER.value
@@ -124,7 +124,7 @@ class Registry:
         urgent = (
             old is None
             or old.generation != new.generation
-            or old.annotations.get(runnow.ANNOTATION) != new.annotations.get(runnow.ANNOTATION)
+            or old.annotations.get(RUN_NOW_ANNOTATION) != new.annotations.get(RUN_NOW_ANNOTATION)
             or old.workspace != new.workspace
         )
         return new, urgent and not new.deleting

@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from controller.api.meta import RUN_NOW_ANNOTATION, RUN_NOW_PARAMETERS_ANNOTATION
 from controller.databricks import jobs
 from controller.databricks.errors import DatabricksFailure, ErrorKind
 from controller.reconcile.conditions import rfc3339
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     from controller.operator.registry import JobResource
     from controller.operator.runtime import WorkspaceRuntime
 
-ANNOTATION = "dbjobs.io/run-now"
-PARAMETERS_ANNOTATION = "dbjobs.io/run-now-parameters"
+ANNOTATION = RUN_NOW_ANNOTATION
+PARAMETERS_ANNOTATION = RUN_NOW_PARAMETERS_ANNOTATION
 HISTORY = 10
 
 
