@@ -13,7 +13,9 @@ import requests
 from databricks.sdk import errors as dberr
 from databricks.sdk.errors.base import DatabricksError
 
-_JOB_MISSING = re.compile(r"Job .* does not exist")
+#: The job a call addresses is gone: the whole message, not a field's (``tasks[1].run_job_task.job_id: Job 254 does
+#: not exist.`` names a job the settings reference: those settings are invalid, found by the fault suite).
+_JOB_MISSING = re.compile(r"^Job \S+ does not exist")
 _RATE_LIMIT = re.compile(r"rate limit|jobs created in past", re.IGNORECASE)
 #: The SDK appends its configuration to messages (``Config: host=…, token=***, auth_type=…``): noise here.
 _SDK_CONFIG = re.compile(r"\.? ?Config: host=.*$", re.MULTILINE)

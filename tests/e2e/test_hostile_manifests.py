@@ -40,8 +40,13 @@ from dbjobs_testkit.harness import ControllerProcess, Kubectl, workspace_manifes
 
 GROUP, VERSION, PLURAL = "dbjobs.io", "v1alpha1", "databricksjobs"
 SLICE, FULL = 120, 1500
-SEED = int(os.environ.get("HOSTILE_SEED") or secrets.randbelow(2**32))
-TERMINAL = {("True", "UpToDate"), ("False", "InvalidSpec")}
+#: ``make test`` draws the same examples every time (a CI run that fails must fail again: fixed seed);
+#: ``make reliability`` explores new ones (a random seed, printed). ``HOSTILE_SEED`` replays either.
+SLICE_SEED = int(os.environ.get("HOSTILE_SEED") or 20261202)
+FULL_SEED = int(os.environ.get("HOSTILE_SEED") or secrets.randbelow(2**32))
+#: Where an admitted manifest may end. ReferenceNotFound: a job-id field names a DatabricksJob of the namespace that
+#: does not exist (yet) — the spec is valid, it waits for that resource, and nothing is sent (issue 12 item 5).
+TERMINAL = {("True", "UpToDate"), ("False", "InvalidSpec"), ("False", "ReferenceNotFound")}
 
 
 def draw_examples(count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
@@ -99,17 +104,23 @@ def _outcome(obj: dict[str, Any]) -> tuple[str, str, str] | None:
 
 
 def run_hostile(
-    cp: ControlPlane, admin: Kubectl, namespace: str, emu: EmulatorServer, controller: ControllerProcess, n: int
+    cp: ControlPlane,
+    admin: Kubectl,
+    namespace: str,
+    emu: EmulatorServer,
+    controller: ControllerProcess,
+    n: int,
+    seed: int,
 ) -> None:
-    print(f"hostile manifests: {n} examples, seed {SEED} (replay: HOSTILE_SEED={SEED})")
+    print(f"hostile manifests: {n} examples, seed {seed} (replay: HOSTILE_SEED={seed})")
     api = _api(cp)
     url = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}?fieldValidation=Strict"
-    drawn = draw_examples(n, SEED)
+    drawn = draw_examples(n, seed)
     admitted: dict[str, tuple[str, dict[str, Any]]] = {}
     refused: list[tuple[str, str, str]] = []
     disagreements: list[str] = []
     for i, (category, doc) in enumerate(drawn):
-        name = f"h{SEED % 10_000:04d}-{i:04d}"
+        name = f"h{seed % 10_000:04d}-{i:04d}"
         doc["metadata"]["name"] = name
         if doc["spec"]["settings"].get("name") == "hostile":  # the base job's name: one per example, to find its job
             doc["spec"]["settings"]["name"] = name
@@ -146,7 +157,7 @@ def run_hostile(
     names = {emu.workspace.get_settings(j).get("name") for j in emu.workspace.job_ids()}
     refused_by_databricks = 0
     for name, (_, reason, message) in outcomes.items():
-        if reason == "InvalidSpec":
+        if reason in ("InvalidSpec", "ReferenceNotFound"):
             assert "jobId" not in (last[name].get("status") or {}), f"{name}: InvalidSpec with a job"
             assert admitted[name][1]["spec"]["settings"].get("name") not in names, f"{name}: InvalidSpec with a job"
             refused_by_databricks += "Databricks refused" in message
@@ -169,7 +180,7 @@ def test_hostile_manifests_are_refused_or_end_synced_or_invalid(
     control_plane: ControlPlane, admin: Kubectl, hostile_ns: tuple[str, Any], controller: ControllerProcess
 ) -> None:
     namespace, emu = hostile_ns
-    run_hostile(control_plane, admin, namespace, emu, controller, SLICE)
+    run_hostile(control_plane, admin, namespace, emu, controller, SLICE, SLICE_SEED)
 
 
 @pytest.mark.reliability
@@ -178,7 +189,7 @@ def test_hostile_manifests_full_run(
     control_plane: ControlPlane, admin: Kubectl, hostile_ns: tuple[str, Any], controller: ControllerProcess
 ) -> None:
     namespace, emu = hostile_ns
-    run_hostile(control_plane, admin, namespace, emu, controller, FULL)
+    run_hostile(control_plane, admin, namespace, emu, controller, FULL, FULL_SEED)
 
 
 @pytest.mark.e2e

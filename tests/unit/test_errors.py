@@ -17,6 +17,7 @@ pytestmark = pytest.mark.unit
         (errors.ResourceDoesNotExist("Job 1 does not exist."), ErrorKind.GONE),
         (errors.InvalidParameterValue("Job 123 does not exist."), ErrorKind.GONE),
         (errors.InvalidParameterValue("tasks[0].depends_on[0].task_key: task 'x' does not exist"), ErrorKind.INVALID),
+        (errors.InvalidParameterValue("tasks[1].run_job_task.job_id: Job 254 does not exist."), ErrorKind.INVALID),
         (errors.BadRequest("malformed"), ErrorKind.INVALID),
         (errors.TooManyRequests("slow down"), ErrorKind.RATE_LIMITED),
         (errors.TemporarilyUnavailable("later"), ErrorKind.TRANSIENT),

@@ -41,7 +41,7 @@ def check(example: tuple[str, dict[str, Any]]) -> None:
 
 
 @pytest.mark.unit
-@settings(max_examples=SLICE, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=SLICE, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(examples())
 def test_admission_and_validation_never_raise_and_name_a_field(example: tuple[str, dict[str, Any]]) -> None:
     check(example)
