@@ -63,9 +63,14 @@ def test_a_prune_of_50_deletes_10_and_holds_40_until_a_person_confirms(
     live = set(emulator.workspace.job_ids())
     assert len(set(ids.values()) - live) == 10, "exactly the budget of 10 jobs was deleted"
     assert status["deletionsInWindow"] == 10 and len(status["heldDeletions"]) == N - 10
-    left = ns.get("databricksjobs")["items"]
-    assert len(left) == N - 10 and all("dbjobs.io/finalizer" in o["metadata"]["finalizers"] for o in left)
-    assert all((condition(o, "DeletionHeld") or {}).get("status") == "True" for o in left)
+
+    def marked() -> list[dict[str, Any]] | None:  # each held resource's status is patched after the guard decided
+        left = ns.get("databricksjobs")["items"]
+        held = [o for o in left if (condition(o, "DeletionHeld") or {}).get("status") == "True"]
+        return left if len(held) == len(left) == N - 10 else None
+
+    left = wait_for(marked, timeout=60, what="DeletionHeld on each of the 40", interval=1)
+    assert all("dbjobs.io/finalizer" in o["metadata"]["finalizers"] for o in left)
     assert all((condition(o, "Ready") or {}).get("status") == "True" for o in left), "Ready is left as it is"
     ws = ns.get("databricksworkspace", "default")
     assert (condition(ws, "DeletionHeld") or {}).get("status") == "True"
